@@ -1,0 +1,196 @@
+// curio/core/detail/task_state.hpp: the kernel's record of one task (curio's Task object).
+// Users hold it through TaskHandle<T>; the kernel, task groups and wait queues point at it.
+// It is reference counted without atomics: a task record is only touched on its kernel's thread.
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <utility>
+
+#include "curio/core/detail/timer_heap.hpp"
+#include "curio/core/frame_pool.hpp"
+
+namespace curio {
+
+class Kernel;
+class TaskGroup;
+
+// What a task is doing, as curio names it (shown by introspection and crash reports).
+enum class TaskStatus : std::uint8_t {
+  Initial,
+  Ready,
+  Running,
+  Terminated,
+  ReadWait,
+  WriteWait,
+  FutureWait,
+  TimeSleep,
+  TaskJoin,
+  EventWait,
+  LockAcquire,
+  SemaAcquire,
+  CondWait,
+  QueueGet,
+  QueuePut,
+  QueueJoin,
+  Wait,  // a generic WaitQueue wait
+};
+const char* to_string(TaskStatus s) noexcept;
+
+namespace detail {
+
+struct PromiseBase;
+struct TimeoutScope;
+
+// What the kernel and task groups need to know about a task's result type T, type-erased.
+struct ResultOps {
+  const std::type_info* type;            // typeid(T): a mismatched typed read is a clear error
+  bool (*is_none)(PromiseBase*) noexcept;  // curio's "None" (void, empty optional, null pointer)
+};
+
+inline constexpr std::int64_t kNoDeadline = INT64_MAX;
+
+// One entry of an intrusive FIFO of suspended tasks. It lives in the awaiter, i.e. in the
+// suspended coroutine's frame, so waiting never allocates and undoing a wait is O(1).
+struct WaitNode {
+  WaitNode* prev = nullptr;
+  WaitNode* next = nullptr;
+  TaskState* task = nullptr;
+  bool linked = false;
+};
+
+class WaitList {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  std::size_t size() const noexcept { return size_; }
+  WaitNode* front() const noexcept { return head_; }
+  void push_back(WaitNode* n) noexcept {
+    n->prev = tail_;
+    n->next = nullptr;
+    if (tail_)
+      tail_->next = n;
+    else
+      head_ = n;
+    tail_ = n;
+    n->linked = true;
+    ++size_;
+  }
+  void remove(WaitNode* n) noexcept {
+    if (!n->linked) return;
+    (n->prev ? n->prev->next : head_) = n->next;
+    (n->next ? n->next->prev : tail_) = n->prev;
+    n->prev = n->next = nullptr;
+    n->linked = false;
+    --size_;
+  }
+  WaitNode* pop_front() noexcept {
+    WaitNode* n = head_;
+    if (n) remove(n);
+    return n;
+  }
+
+ private:
+  WaitNode* head_ = nullptr;
+  WaitNode* tail_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+class TaskState {
+ public:
+  TaskState(Kernel* k, std::coroutine_handle<> root, PromiseBase* promise, std::uint64_t id,
+            std::uint64_t parent_id, bool daemon) noexcept;
+  ~TaskState();
+  TaskState(const TaskState&) = delete;
+  TaskState& operator=(const TaskState&) = delete;
+
+  static void* operator new(std::size_t n) { return FramePool::allocate(n); }
+  static void operator delete(void* p, std::size_t n) noexcept { FramePool::deallocate(p, n); }
+
+  void add_ref() noexcept { ++refs; }
+  void release() noexcept {
+    if (--refs == 0) delete this;
+  }
+
+  std::string_view name() const noexcept;
+  bool cancellation_allowed() const noexcept { return no_cancel_depth == 0; }
+
+  // --- identity ---
+  std::uint64_t id;
+  std::uint64_t parent_id;
+  Kernel* kernel;
+  std::coroutine_handle<> root;  // the spawned coroutine's frame, owned here
+  PromiseBase* promise;          // its promise (result and exception live there)
+  std::unique_ptr<std::string> name_override;
+
+  // --- scheduling ---
+  std::coroutine_handle<> resume_at;  // the innermost suspended frame of this task
+  TaskState* ready_next = nullptr;    // kernel ready queue link
+  TaskState* all_prev = nullptr;      // kernel list of live tasks
+  TaskState* all_next = nullptr;
+  void (*undo)(void*) = nullptr;      // removes the current wait registration (curio's cancel_func)
+  void* undo_ctx = nullptr;
+  std::exception_ptr trap_error;      // raised by the pending co_await when resumed
+  std::exception_ptr cancel_pending;  // a cancellation waiting for the next blocking point
+
+  // --- time ---
+  TimerNode sleep_timer;
+  TimerNode timeout_timer;
+  std::int64_t timeout = kNoDeadline;       // the active (nearest) deadline
+  TimeoutScope* deadlines = nullptr;        // innermost timeout_after/ignore_after block
+
+  // --- joining and groups ---
+  const ResultOps* result_ops = nullptr;
+  WaitList joiners;
+  TaskGroup* group = nullptr;
+  TaskState* group_prev = nullptr;  // the group's member list
+  TaskState* group_next = nullptr;
+  std::uint64_t cycles = 0;
+
+  std::uint32_t refs = 1;
+  std::uint32_t no_cancel_depth = 0;  // nesting of disable_cancellation
+  TaskStatus status = TaskStatus::Initial;
+  bool daemon;
+  bool cancelled = false;   // cancel() was called on it while it was alive
+  bool terminated = false;
+  bool joined = false;      // its outcome was collected (join, group, cancel after end)
+  bool result_read = false;
+  bool waiting = false;     // suspended in a trap (undo is meaningful)
+  bool pending_is_timeout = false;  // cancel_pending holds a TaskTimeout (cleared on block exit)
+  bool in_kernel = false;   // counted in the kernel's list of live tasks
+};
+
+// Called by the kernel when a member of a task group terminates (defined with TaskGroup).
+void notify_group_member_done(TaskGroup* group, TaskState* t) noexcept;
+
+// An intrusive owning pointer to a TaskState.
+class TaskRef {
+ public:
+  TaskRef() noexcept = default;
+  explicit TaskRef(TaskState* s, bool add = true) noexcept : s_(s) {
+    if (s_ && add) s_->add_ref();
+  }
+  TaskRef(const TaskRef& o) noexcept : TaskRef(o.s_) {}
+  TaskRef(TaskRef&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+  TaskRef& operator=(TaskRef o) noexcept {
+    std::swap(s_, o.s_);
+    return *this;
+  }
+  ~TaskRef() {
+    if (s_) s_->release();
+  }
+  TaskState* get() const noexcept { return s_; }
+  TaskState* operator->() const noexcept { return s_; }
+  explicit operator bool() const noexcept { return s_ != nullptr; }
+  friend bool operator==(const TaskRef& a, const TaskRef& b) noexcept { return a.s_ == b.s_; }
+
+ private:
+  TaskState* s_ = nullptr;
+};
+
+}  // namespace detail
+}  // namespace curio

@@ -1,0 +1,131 @@
+// curio/core/errors.hpp: the exceptions of curio-cpp, named as in curio.
+// Cancellations (CancelledError and its subclasses) deliberately do NOT derive from
+// std::exception, like Python's BaseException or boost::thread_interrupted: a generic
+// `catch (const std::exception&)` in user code must not swallow a cancellation or a timeout.
+#pragma once
+
+#include <cerrno>
+#include <chrono>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+namespace curio {
+
+using Clock = std::chrono::steady_clock;
+
+// Base of every non-cancellation curio error.
+class CurioError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Misuse of an API in a state that does not allow it (Python's RuntimeError).
+class RuntimeError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Base of all cancellations. Not a std::exception on purpose (see the header comment).
+class CancelledError {
+ public:
+  explicit CancelledError(std::string message = "cancelled") : message_(std::move(message)) {}
+  virtual ~CancelledError() = default;
+  virtual const char* what() const noexcept { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
+// Raised in a task by TaskHandle::cancel().
+class TaskCancelled : public CancelledError {
+ public:
+  TaskCancelled() : CancelledError("task cancelled") {}
+  using CancelledError::CancelledError;
+};
+
+// The innermost timeout expired. clock() is the kernel clock at expiry.
+class TaskTimeout : public CancelledError {
+ public:
+  explicit TaskTimeout(Clock::time_point at) : CancelledError("task timeout"), clock_(at) {}
+  Clock::time_point clock() const noexcept { return clock_; }
+
+ private:
+  Clock::time_point clock_;
+};
+
+// An enclosing (outer) timeout expired; passes through the inner timeout blocks.
+class TimeoutCancellationError : public CancelledError {
+ public:
+  explicit TimeoutCancellationError(Clock::time_point at)
+      : CancelledError("timeout cancellation (an outer timeout expired)"), clock_(at) {}
+  Clock::time_point clock() const noexcept { return clock_; }
+
+ private:
+  Clock::time_point clock_;
+};
+
+// A timeout escaped its block: an inner timeout_after had no handler.
+class UncaughtTimeoutError : public CurioError {
+ public:
+  UncaughtTimeoutError() : CurioError("uncaught timeout received") {}
+};
+
+// Raised by join(): the task crashed or was cancelled. cause() is the original exception.
+class TaskError : public CurioError {
+ public:
+  TaskError(std::string message, std::exception_ptr cause)
+      : CurioError(std::move(message)), cause_(std::move(cause)) {}
+  const std::exception_ptr& cause() const noexcept { return cause_; }
+  [[noreturn]] void rethrow_cause() const { std::rethrow_exception(cause_); }
+
+ private:
+  std::exception_ptr cause_;
+};
+
+// Synchronous use of an async-only object.
+class SyncIOError : public CurioError {
+ public:
+  using CurioError::CurioError;
+};
+
+// A kernel operation attempted from a thread that is not inside a kernel or an async thread.
+class AsyncOnlyError : public CurioError {
+ public:
+  using CurioError::CurioError;
+};
+
+// A second task waiting on the same file descriptor in the same direction.
+class ResourceBusy : public CurioError {
+ public:
+  using CurioError::CurioError;
+};
+class ReadResourceBusy : public ResourceBusy {
+ public:
+  using ResourceBusy::ResourceBusy;
+};
+class WriteResourceBusy : public ResourceBusy {
+ public:
+  using ResourceBusy::ResourceBusy;
+};
+
+// A system call failed: names the operation, carries errno (code().value()).
+class SystemError : public std::system_error {
+ public:
+  SystemError(int err, const std::string& operation)
+      : std::system_error(err, std::generic_category(), operation) {}
+  int error_number() const noexcept { return code().value(); }
+};
+
+[[noreturn]] inline void throw_system_error(const std::string& operation, int err = errno) {
+  throw SystemError(err, operation);
+}
+
+// A readable one-line description of any exception_ptr ("TaskCancelled: task cancelled").
+std::string describe_exception(const std::exception_ptr& e);
+
+// True when e holds a CancelledError (or subclass).
+bool is_cancellation(const std::exception_ptr& e) noexcept;
+
+}  // namespace curio

@@ -1,0 +1,146 @@
+// curio/core/kernel.hpp: the Kernel and curio::run.
+// A kernel runs tasks on one thread: a ready queue, a timer heap, an epoll poller and an
+// eventfd inbox for wakeups from other threads. Everything else talks to it through the
+// trap set in curio/core/traps.hpp (class detail::Traps is the only friend).
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "curio/core/detail/result_ops.hpp"
+#include "curio/core/detail/task_state.hpp"
+#include "curio/core/detail/timer_heap.hpp"
+#include "curio/core/errors.hpp"
+#include "curio/core/task.hpp"
+
+namespace curio {
+
+class Kernel;
+namespace detail {
+struct Traps;
+struct FdRegistration;
+class RemoteInbox;
+inline thread_local Kernel* tls_current_kernel = nullptr;
+}  // namespace detail
+
+class Kernel {
+ public:
+  Kernel();
+  // Shuts the kernel down if the user did not (remaining tasks are cancelled).
+  ~Kernel();
+  Kernel(const Kernel&) = delete;
+  Kernel& operator=(const Kernel&) = delete;
+
+  // Runs main as a new task until it ends; returns its value or rethrows its exception
+  // unwrapped. Other tasks stay alive and resume on the next run(). Calling run() from inside
+  // a running kernel on the same thread is an error (RuntimeError).
+  template <class T>
+  T run(Task<T> main);
+
+  // Cancels every remaining task (daemons included), newest first, waiting for each to end.
+  // Afterwards run() raises RuntimeError.
+  void shutdown();
+  bool is_shut_down() const noexcept { return shut_down_; }
+
+  // The kernel running on this thread, or nullptr.
+  static Kernel* current() noexcept { return detail::tls_current_kernel; }
+
+  // Number of live (not yet terminated) tasks.
+  std::size_t task_count() const noexcept { return live_tasks_; }
+
+ private:
+  friend struct detail::Traps;
+  using TaskState = detail::TaskState;
+
+  TaskState* start_main(std::coroutine_handle<> root, detail::PromiseBase* promise, const detail::ResultOps* ops);
+  void run_until_done(TaskState* t);
+  void cycle();
+  void run_ready_snapshot();
+  void poll_io(int timeout_ms);
+  void expire_timers(std::int64_t now);
+  void drain_inbox();
+  void task_terminated(TaskState* t);
+  void check_usable() const;
+
+  // --- trap implementations ---
+  TaskState* spawn(std::coroutine_handle<> root, detail::PromiseBase* promise, bool daemon);
+  void push_ready(TaskState* t) noexcept {
+    t->status = TaskStatus::Ready;
+    t->ready_next = nullptr;
+    if (ready_tail_)
+      ready_tail_->ready_next = t;
+    else
+      ready_head_ = t;
+    ready_tail_ = t;
+    ++ready_count_;
+  }
+  void block(TaskState* t, std::coroutine_handle<> h, TaskStatus s, void (*undo)(void*),
+             void* ctx) noexcept {
+    t->resume_at = h;
+    t->status = s;
+    t->undo = undo;
+    t->undo_ctx = ctx;
+    t->waiting = true;
+  }
+  // Wakes a waiting task; error (if any) is thrown by its pending co_await.
+  void reschedule(TaskState* t, std::exception_ptr error = {}) noexcept {
+    t->waiting = false;
+    t->undo = nullptr;
+    t->trap_error = std::move(error);
+    push_ready(t);
+  }
+  void cancel_task(TaskState* t, std::exception_ptr exc);
+  std::int64_t set_timeout(TaskState* t, std::int64_t deadline);
+  void unset_timeout(TaskState* t, std::int64_t prior);
+  void arm_sleep(TaskState* t, std::int64_t deadline) { timers_.arm(&t->sleep_timer, deadline); }
+  void disarm_sleep(TaskState* t) noexcept { timers_.disarm(&t->sleep_timer); }
+  void io_register(detail::FdRegistration& reg);
+  void io_release(detail::FdRegistration& reg) noexcept;
+
+  // Ready queue: an intrusive FIFO.
+  TaskState* ready_head_ = nullptr;
+  TaskState* ready_tail_ = nullptr;
+  std::size_t ready_count_ = 0;
+
+  TaskState* current_ = nullptr;
+  TaskState* all_head_ = nullptr;  // live tasks, oldest first
+  TaskState* all_tail_ = nullptr;
+  std::size_t live_tasks_ = 0;
+
+  detail::TimerHeap timers_;
+  int epoll_fd_ = -1;
+  detail::FdRegistration* registrations_ = nullptr;
+  std::size_t io_registrations_ = 0;
+  unsigned cycles_since_poll_ = 0;
+  std::shared_ptr<detail::RemoteInbox> inbox_;
+  bool shut_down_ = false;
+  bool running_ = false;
+};
+
+template <class T>
+T Kernel::run(Task<T> main) {
+  auto handle = main.release();
+  auto* promise = &handle.promise();
+  detail::TaskRef t(start_main(handle, promise, &detail::result_ops_for<T>), /*add=*/false);
+  t->result_read = true;  // the main task's outcome always reaches the caller
+  t->joined = true;
+  return promise->take();
+}
+
+// Runs main in a fresh kernel, shuts the kernel down, and returns main's value (or rethrows).
+template <class T>
+T run(Task<T> main) {
+  Kernel kernel;
+  if constexpr (std::is_void_v<T>) {
+    kernel.run(std::move(main));
+  } else {
+    return kernel.run(std::move(main));
+  }
+}
+
+}  // namespace curio

@@ -1,0 +1,185 @@
+// curio/core/spawn.hpp: spawn, current_task, and the handles to spawned tasks.
+// spawn(f()) starts f as a new concurrent task and returns a TaskHandle<T>: join (value, or
+// TaskError carrying the cause), wait, cancel, result, exception, and introspection
+// (id, name, parent id, state). AnyTaskHandle is the same without the result type.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <typeinfo>
+
+#include "curio/core/detail/result_ops.hpp"
+#include "curio/core/errors.hpp"
+#include "curio/core/task.hpp"
+#include "curio/core/traps.hpp"
+
+namespace curio {
+
+namespace detail {
+void group_discard(TaskGroup* group, TaskState* t) noexcept;  // task_group.cpp
+
+}  // namespace detail
+
+struct SpawnOptions {
+  bool daemon = false;    // not reported if never joined; not part of group results
+  std::string_view name;  // defaults to the coroutine's function name
+};
+
+template <class T>
+class TaskHandle;
+
+// A handle to a spawned task, whatever its result type.
+class AnyTaskHandle {
+ public:
+  AnyTaskHandle() noexcept = default;
+  explicit AnyTaskHandle(detail::TaskRef ref) noexcept : state_(std::move(ref)) {}
+
+  explicit operator bool() const noexcept { return static_cast<bool>(state_); }
+  std::uint64_t id() const noexcept { return state_->id; }
+  std::uint64_t parent_id() const noexcept { return state_->parent_id; }
+  std::string_view name() const noexcept { return state_->name(); }
+  void set_name(std::string_view n) { state_->name_override = std::make_unique<std::string>(n); }
+  TaskStatus state() const noexcept { return state_->status; }
+  bool daemon() const noexcept { return state_->daemon; }
+  bool cancelled() const noexcept { return state_->cancelled; }
+  bool terminated() const noexcept { return state_->terminated; }
+  bool joined() const noexcept { return state_->joined; }
+  std::uint64_t cycles() const noexcept { return state_->cycles; }
+  friend bool operator==(const AnyTaskHandle& a, const AnyTaskHandle& b) noexcept { return a.state_ == b.state_; }
+
+  // Waits for the task to end; returns nothing and raises nothing of the task's.
+  auto wait() const noexcept { return WaitAwaiter(state_.get(), false); }
+
+  // Waits for the task to end; raises TaskError (cause() = the task's exception) if it failed.
+  auto join() const noexcept { return WaitAwaiter(state_.get(), true); }
+
+  // Cancels the task: its pending (or next) blocking co_await raises exc (TaskCancelled by
+  // default). With blocking, waits until it has ended. Returns false if it had already ended.
+  Task<bool> cancel(bool blocking = true) const { return cancel(std::exception_ptr{}, blocking); }
+  template <class E>
+    requires(!std::is_same_v<std::decay_t<E>, std::exception_ptr> && !std::is_same_v<std::decay_t<E>, bool>)
+  Task<bool> cancel(E exc, bool blocking = true) const {
+    return cancel(std::make_exception_ptr(std::move(exc)), blocking);
+  }
+  Task<bool> cancel(std::exception_ptr exc, bool blocking = true) const {
+    detail::TaskRef s = state_;  // the coroutine keeps the task alive, not the handle
+    if (s->terminated) {
+      s->joined = true;
+      co_return false;
+    }
+    if (!s->cancelled) {  // a second cancel sends nothing new; it only waits
+      s->cancelled = true;
+      detail::Traps::cancel(s.get(), exc ? exc : std::make_exception_ptr(TaskCancelled()));
+    }
+    if (blocking) co_await WaitAwaiter(s.get(), false);
+    co_return true;
+  }
+
+  // The task's exception (nullptr if it succeeded). RuntimeError if it has not ended.
+  std::exception_ptr exception() const {
+    require_terminated("exception");
+    state_->result_read = true;
+    return state_->promise->error;
+  }
+
+  // The task's value as T (re-raising its exception unwrapped). RuntimeError if it has not
+  // ended or if T is not its result type.
+  template <class T>
+  T result_as() const {
+    require_terminated("result");
+    if (*state_->result_ops->type != typeid(T))
+      throw RuntimeError("curio: task result requested as a different type than the task returns");
+    state_->result_read = true;
+    auto* p = static_cast<detail::Promise<T>*>(state_->promise);
+    if (p->error) std::rethrow_exception(p->error);
+    if constexpr (!std::is_void_v<T>) {
+      if constexpr (std::is_copy_constructible_v<T>)
+        return *p->value;
+      else
+        return std::move(*p->value);
+    }
+  }
+
+  detail::TaskState* state_ptr() const noexcept { return state_.get(); }
+
+ protected:
+  void require_terminated(const char* what) const {
+    if (!state_->terminated) throw RuntimeError(std::string("curio: task ") + what + " requested before the task ended");
+  }
+
+  // Waits on the task's joiners list. For join, marks the task joined, removes it from its
+  // group and turns a failure into TaskError.
+  struct WaitAwaiter : detail::Traps::WaitListAwaiter {
+    detail::TaskState* target;
+    bool joining;
+    WaitAwaiter(detail::TaskState* t, bool j) noexcept
+        : WaitListAwaiter(&t->joiners, TaskStatus::TaskJoin), target(t), joining(j) {}
+    bool await_ready() const noexcept { return target->terminated; }
+    void await_resume() {
+      if (task) detail::Traps::rethrow_trap_error(task);
+      if (joining) finish_join(target);
+    }
+  };
+  static void finish_join(detail::TaskState* t) {
+    t->joined = true;
+    if (t->group) detail::group_discard(t->group, t);
+    if (t->promise->error) {
+      throw TaskError("curio: task " + std::to_string(t->id) + " '" + std::string(t->name()) +
+                          "' failed: " + describe_exception(t->promise->error),
+                      t->promise->error);
+    }
+  }
+
+  detail::TaskRef state_;
+};
+
+// A handle to a spawned task whose coroutine returns T.
+template <class T>
+class TaskHandle : public AnyTaskHandle {
+ public:
+  using AnyTaskHandle::AnyTaskHandle;
+
+  // Waits for the task and returns its value; TaskError (with the cause) if it failed.
+  // A copyable value is copied out; a move-only value is moved out to the (first) joiner.
+  auto join() const noexcept { return JoinAwaiter(state_.get()); }
+
+  // The value, or the task's exception re-raised unwrapped. RuntimeError if not ended.
+  T result() const { return result_as<T>(); }
+
+ private:
+  struct JoinAwaiter : WaitAwaiter {
+    explicit JoinAwaiter(detail::TaskState* t) noexcept : WaitAwaiter(t, true) {}
+    T await_resume() {
+      WaitAwaiter::await_resume();
+      if constexpr (!std::is_void_v<T>) {
+        auto* p = static_cast<detail::Promise<T>*>(this->target->promise);
+        if constexpr (std::is_copy_constructible_v<T>)
+          return *p->value;
+        else
+          return std::move(*p->value);
+      }
+    }
+  };
+};
+
+// Starts coro as a new task in the current kernel; it first runs at the next scheduling cycle.
+template <class T>
+TaskHandle<T> spawn(Task<T> coro, SpawnOptions options = {}) {
+  auto h = coro.release();
+  if (!h) throw RuntimeError("curio::spawn: empty Task");
+  detail::TaskState* s = detail::Traps::spawn(h, &h.promise(), options.daemon);
+  s->result_ops = &detail::result_ops_for<T>;
+  if (!options.name.empty()) s->name_override = std::make_unique<std::string>(options.name);
+  return TaskHandle<T>(detail::TaskRef(s));
+}
+template <class T>
+TaskHandle<T> spawn(Task<T> coro, bool daemon) {
+  return spawn(std::move(coro), SpawnOptions{daemon, {}});
+}
+
+// The task that is running now. AsyncOnlyError outside a task.
+inline AnyTaskHandle current_task() { return AnyTaskHandle(detail::TaskRef(detail::Traps::current())); }
+
+}  // namespace curio

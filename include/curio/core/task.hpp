@@ -1,0 +1,141 @@
+// curio/core/task.hpp: Task<T>, the return type of every curio coroutine.
+// A Task is lazy and move-only. `co_await f()` runs f inside the calling task by symmetric
+// transfer (a call, no kernel trip, no stack growth); only curio::spawn creates a new task.
+#pragma once
+
+#include <coroutine>
+#include <exception>
+#include <optional>
+#include <source_location>
+#include <type_traits>
+#include <utility>
+
+#include "curio/core/frame_pool.hpp"
+
+namespace curio {
+
+template <class T = void>
+class Task;
+
+namespace detail {
+
+class TaskState;
+
+// What every Task promise has, whatever T is; the kernel only sees this part.
+struct PromiseBase {
+  // The coroutine's own name (its function signature), used in crash reports.
+  explicit PromiseBase(std::source_location where = std::source_location::current()) noexcept
+      : function_name(where.function_name()) {}
+
+  std::coroutine_handle<> continuation;  // who awaits us inline; empty for a task's root
+  std::exception_ptr error;
+  const char* function_name;
+
+  static void* operator new(std::size_t n) { return FramePool::allocate(n); }
+  static void operator delete(void* p, std::size_t n) noexcept { FramePool::deallocate(p, n); }
+
+  std::suspend_always initial_suspend() noexcept { return {}; }
+
+  struct FinalAwaiter {
+    bool await_ready() noexcept { return false; }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) noexcept {
+      // Return to whoever awaited us inline; a task's root returns to the kernel loop,
+      // which notices that the root frame is done.
+      if (auto c = h.promise().continuation) return c;
+      return std::noop_coroutine();
+    }
+    void await_resume() noexcept {}
+  };
+  FinalAwaiter final_suspend() noexcept { return {}; }
+  void unhandled_exception() noexcept { error = std::current_exception(); }
+};
+
+template <class T>
+struct Promise : PromiseBase {
+  using PromiseBase::PromiseBase;
+  std::optional<T> value;
+
+  Task<T> get_return_object() noexcept;
+  template <class U = T>
+    requires std::is_convertible_v<U&&, T>
+  void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+    value.emplace(std::forward<U>(v));
+  }
+  T take() {
+    if (error) std::rethrow_exception(error);
+    return std::move(*value);
+  }
+};
+
+template <>
+struct Promise<void> : PromiseBase {
+  using PromiseBase::PromiseBase;
+  Task<void> get_return_object() noexcept;
+  void return_void() noexcept {}
+  void take() {
+    if (error) std::rethrow_exception(error);
+  }
+};
+
+}  // namespace detail
+
+template <class T>
+class [[nodiscard]] Task {
+ public:
+  using promise_type = detail::Promise<T>;
+  using value_type = T;
+  using handle_type = std::coroutine_handle<promise_type>;
+
+  Task() noexcept = default;
+  explicit Task(handle_type h) noexcept : handle_(h) {}
+  Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  Task& operator=(Task&& other) noexcept {
+    if (this != &other) {
+      destroy();
+      handle_ = std::exchange(other.handle_, {});
+    }
+    return *this;
+  }
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+  ~Task() { destroy(); }
+
+  bool valid() const noexcept { return static_cast<bool>(handle_); }
+
+  // Awaiting a task runs it to completion inside the awaiting task (symmetric transfer).
+  auto operator co_await() && noexcept { return Awaiter{handle_}; }
+  auto operator co_await() & noexcept { return Awaiter{handle_}; }
+
+  // Gives up ownership of the frame (used by spawn, which hands it to a task record).
+  handle_type release() noexcept { return std::exchange(handle_, {}); }
+
+ private:
+  struct Awaiter {
+    handle_type callee;
+    bool await_ready() const noexcept { return !callee || callee.done(); }
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) noexcept {
+      callee.promise().continuation = caller;
+      return callee;
+    }
+    T await_resume() { return callee.promise().take(); }
+  };
+
+  void destroy() noexcept {
+    if (handle_) handle_.destroy();
+  }
+
+  handle_type handle_;
+};
+
+namespace detail {
+template <class T>
+Task<T> Promise<T>::get_return_object() noexcept {
+  return Task<T>(std::coroutine_handle<Promise<T>>::from_promise(*this));
+}
+inline Task<void> Promise<void>::get_return_object() noexcept {
+  return Task<void>(std::coroutine_handle<Promise<void>>::from_promise(*this));
+}
+}  // namespace detail
+
+}  // namespace curio

@@ -1,0 +1,165 @@
+// curio/core/time.hpp: clock, sleep, wake_at, and scoped timeouts.
+// timeout_after(d, op) runs op inside the current task under a deadline: TaskTimeout if it
+// expires (TimeoutCancellationError through inner blocks when an outer one expired,
+// UncaughtTimeoutError when an inner timeout escaped); ignore_after gives up quietly instead.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <type_traits>
+
+#include "curio/core/errors.hpp"
+#include "curio/core/task.hpp"
+#include "curio/core/traps.hpp"
+
+namespace curio {
+
+// The kernel clock (monotonic). Never blocks, never raises a cancellation.
+inline Clock::time_point clock() noexcept { return detail::to_time_point(detail::now_ns()); }
+
+namespace detail {
+template <class Rep, class Period>
+std::int64_t deadline_after(std::chrono::duration<Rep, Period> d) noexcept {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+  std::int64_t now = now_ns();
+  return ns > kNoDeadline - now ? kNoDeadline - 1 : now + ns;
+}
+inline std::int64_t deadline_after_seconds(double s) noexcept {
+  return deadline_after(std::chrono::duration<double>(s));
+}
+}  // namespace detail
+
+// Suspends the task for d; sleep(0s) only yields to the other ready tasks.
+template <class Rep, class Period>
+auto sleep(std::chrono::duration<Rep, Period> d) noexcept {
+  return detail::sleep_until_ns(d.count() <= 0 ? 0 : detail::deadline_after(d));
+}
+// curio's float seconds.
+inline auto sleep(double seconds) noexcept {
+  return detail::sleep_until_ns(seconds <= 0 ? 0 : detail::deadline_after_seconds(seconds));
+}
+// Suspends the task until the clock reaches t.
+inline auto wake_at(Clock::time_point t) noexcept {
+  std::int64_t ns = detail::to_ns(t);
+  return detail::sleep_until_ns(ns <= 0 ? 1 : ns);
+}
+
+namespace detail {
+
+// Runs op inline in the current task with a deadline pushed on the task's deadline stack.
+// The classification of a timeout on exit follows curio's time.py.
+template <class T, bool Ignore>
+class TimeoutAwaiter {
+ public:
+  using Result = std::conditional_t<Ignore, std::conditional_t<std::is_void_v<T>, bool, std::optional<T>>, T>;
+
+  TimeoutAwaiter(std::int64_t deadline, Task<T> op) noexcept : handle_(op.release()) { scope_.deadline = deadline; }
+  TimeoutAwaiter(TimeoutAwaiter&& o) noexcept : handle_(std::exchange(o.handle_, {})), scope_(o.scope_) {}
+  ~TimeoutAwaiter() {
+    if (handle_) handle_.destroy();
+  }
+
+  bool await_ready() const noexcept { return false; }
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) {
+    task_ = Traps::current();
+    scope_.outer = task_->deadlines;
+    task_->deadlines = &scope_;
+    prior_ = Traps::set_timeout(task_, scope_.deadline);
+    handle_.promise().continuation = caller;
+    return handle_;
+  }
+  Result await_resume() {
+    Traps::unset_timeout(task_, prior_);
+    struct PopScope {
+      TaskState* t;
+      TimeoutScope* outer;
+      ~PopScope() { t->deadlines = outer; }
+    } pop{task_, scope_.outer};
+    auto& p = handle_.promise();
+    if (!p.error) {
+      if constexpr (std::is_void_v<T>) {
+        if constexpr (Ignore) return true;
+      } else {
+        return Result(std::move(*p.value));
+      }
+    } else {
+      try {
+        std::rethrow_exception(p.error);
+      } catch (const TaskTimeout& e) {
+        if constexpr (Ignore)
+          return classify(e.clock(), false);
+        else
+          classify(e.clock(), false);
+      } catch (const TimeoutCancellationError& e) {
+        if constexpr (Ignore)
+          return classify(e.clock(), true);
+        else
+          classify(e.clock(), true);
+      }
+    }
+    if constexpr (!std::is_void_v<Result>) __builtin_unreachable();
+  }
+
+ private:
+  // Called with the timeout exception in flight. Returns (ignore_after's "gave up" result)
+  // only if this block's own deadline expired; otherwise throws the right exception.
+  Result classify(Clock::time_point at, bool is_outer_kind) {
+    std::int64_t at_ns = to_ns(at);
+    TimeoutScope* outermost_expired = nullptr;
+    for (TimeoutScope* s = &scope_; s; s = s->outer)
+      if (s->deadline <= at_ns) outermost_expired = s;
+    if (!outermost_expired) throw UncaughtTimeoutError();
+    if (outermost_expired != &scope_) {
+      if (!is_outer_kind) throw TimeoutCancellationError(at);
+      throw;  // already a TimeoutCancellationError: let it pass through
+    }
+    if constexpr (Ignore) {
+      if constexpr (std::is_void_v<T>)
+        return false;
+      else
+        return std::nullopt;
+    } else {
+      if (is_outer_kind) throw TaskTimeout(at);
+      throw;
+    }
+  }
+
+  std::coroutine_handle<Promise<T>> handle_;
+  TimeoutScope scope_{};
+  TaskState* task_ = nullptr;
+  std::int64_t prior_ = kNoDeadline;
+};
+
+}  // namespace detail
+
+// Runs op with a timeout of d: returns op's value, or raises TaskTimeout at d.
+// Use an immediately invoked lambda for a block: timeout_after(1s, [&]() -> Task<> {...}()).
+template <class Rep, class Period, class T>
+detail::TimeoutAwaiter<T, false> timeout_after(std::chrono::duration<Rep, Period> d, Task<T> op) {
+  return {detail::deadline_after(d), std::move(op)};
+}
+template <class T>
+detail::TimeoutAwaiter<T, false> timeout_after(double seconds, Task<T> op) {
+  return {detail::deadline_after_seconds(seconds), std::move(op)};
+}
+template <class T>
+detail::TimeoutAwaiter<T, false> timeout_at(Clock::time_point deadline, Task<T> op) {
+  return {detail::to_ns(deadline), std::move(op)};
+}
+
+// Runs op with a timeout of d, giving up quietly: std::optional<T> (empty on timeout), or for
+// a void op a bool that is true if it finished in time.
+template <class Rep, class Period, class T>
+detail::TimeoutAwaiter<T, true> ignore_after(std::chrono::duration<Rep, Period> d, Task<T> op) {
+  return {detail::deadline_after(d), std::move(op)};
+}
+template <class T>
+detail::TimeoutAwaiter<T, true> ignore_after(double seconds, Task<T> op) {
+  return {detail::deadline_after_seconds(seconds), std::move(op)};
+}
+template <class T>
+detail::TimeoutAwaiter<T, true> ignore_at(Clock::time_point deadline, Task<T> op) {
+  return {detail::to_ns(deadline), std::move(op)};
+}
+
+}  // namespace curio

@@ -1,0 +1,261 @@
+// curio/core/traps.hpp: the kernel's trap set, the only way code above the kernel suspends a
+// task or asks the kernel for something (curio's traps.py). Blocking traps: sleep, wait-list
+// wait, fd wait, remote-signal wait. Non-blocking traps: current task, spawn, cancel, wake,
+// set/unset timeout, fd register/release. Every blocking trap first delivers a pending
+// cancellation, and records how to undo its registration so a cancelled wait leaves no trace.
+#pragma once
+
+#include <chrono>
+#include <coroutine>
+#include <cstdint>
+#include <ctime>
+#include <exception>
+#include <memory>
+#include <mutex>
+
+#include "curio/core/detail/task_state.hpp"
+#include "curio/core/errors.hpp"
+#include "curio/core/kernel.hpp"
+
+namespace curio::detail {
+
+// Monotonic time in nanoseconds (the clock behind curio::clock()).
+inline std::int64_t now_ns() noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+inline Clock::time_point to_time_point(std::int64_t ns) noexcept {
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
+}
+inline std::int64_t to_ns(Clock::time_point tp) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
+}
+
+enum class IoDirection : std::uint8_t { Read, Write };
+
+// One file descriptor's registration with the kernel's poller (edge-triggered, added once).
+// readable/writable remember an edge that arrived while nobody waited.
+struct FdRegistration {
+  int fd = -1;
+  Kernel* kernel = nullptr;
+  FdRegistration* prev = nullptr;  // the kernel's list of registrations (released at shutdown)
+  FdRegistration* next = nullptr;
+  TaskState* reader = nullptr;
+  TaskState* writer = nullptr;
+  bool readable = true;
+  bool writable = true;
+  bool registered = false;
+};
+
+// Shared between a task waiting on the kernel and any thread that completes the wait once.
+// (curio's _future_wait: the other side of run_in_thread, UniversalQueue and friends.)
+class RemoteInbox;
+class RemoteSignal : public std::enable_shared_from_this<RemoteSignal> {
+ public:
+  // Any thread. Wakes the waiting task (now or when it starts to wait); later calls do nothing.
+  void set();
+  bool is_set() const {
+    std::lock_guard lock(mu_);
+    return fired_;
+  }
+
+ private:
+  friend struct Traps;
+  mutable std::mutex mu_;
+  bool fired_ = false;
+  std::shared_ptr<RemoteInbox> inbox_;  // where set() posts; null when nobody waits
+  TaskState* waiter_ = nullptr;         // touched only on the waiting kernel's thread
+};
+
+struct TimeoutScope {
+  std::int64_t deadline;
+  TimeoutScope* outer;
+};
+
+struct Traps {
+  // The running task; AsyncOnlyError outside a kernel.
+  static TaskState* current() {
+    Kernel* k = Kernel::current();
+    if (!k || !k->current_) throw AsyncOnlyError("curio: this operation must run inside a curio task");
+    return k->current_;
+  }
+  static TaskState* current_or_null() noexcept {
+    Kernel* k = Kernel::current();
+    return k ? k->current_ : nullptr;
+  }
+
+  // Entry check of every blocking trap: moves a deliverable cancellation into trap_error.
+  static bool take_pending_cancel(TaskState* t) noexcept {
+    if (t->cancel_pending && t->no_cancel_depth == 0) {
+      t->trap_error = std::exchange(t->cancel_pending, nullptr);
+      return true;
+    }
+    return false;
+  }
+  static void block(TaskState* t, std::coroutine_handle<> h, TaskStatus s, void (*undo)(void*),
+                    void* ctx) noexcept {
+    t->kernel->block(t, h, s, undo, ctx);
+  }
+  static void reschedule(TaskState* t, std::exception_ptr error = {}) noexcept {
+    t->kernel->reschedule(t, std::move(error));
+  }
+  static void push_ready(TaskState* t, std::coroutine_handle<> h) noexcept {
+    t->resume_at = h;
+    t->kernel->push_ready(t);
+  }
+  static void rethrow_trap_error(TaskState* t) {
+    if (t->trap_error) std::rethrow_exception(std::exchange(t->trap_error, nullptr));
+  }
+
+  static TaskState* spawn(std::coroutine_handle<> root, PromiseBase* promise, bool daemon) {
+    Kernel* k = Kernel::current();
+    if (!k) throw AsyncOnlyError("curio::spawn: no kernel is running on this thread");
+    return k->spawn(root, promise, daemon);
+  }
+  // Cancels t with exc (never raises in the caller). No-op bookkeeping is the caller's job.
+  static void cancel(TaskState* t, std::exception_ptr exc) { t->kernel->cancel_task(t, std::move(exc)); }
+
+  static std::int64_t set_timeout(TaskState* t, std::int64_t deadline) {
+    return t->kernel->set_timeout(t, deadline);
+  }
+  static void unset_timeout(TaskState* t, std::int64_t prior) { t->kernel->unset_timeout(t, prior); }
+
+  static void io_register(FdRegistration& reg) {
+    Kernel* k = Kernel::current();
+    if (!k) throw AsyncOnlyError("curio: sockets must be created inside a running kernel");
+    k->io_register(reg);
+  }
+  static void io_release(FdRegistration& reg) noexcept {
+    if (reg.kernel) reg.kernel->io_release(reg);
+  }
+
+  // Wakes the first task of a wait list; returns it, or nullptr if the list was empty.
+  static TaskState* wake_one(WaitList& list) noexcept {
+    WaitNode* n = list.pop_front();
+    if (!n) return nullptr;
+    reschedule(n->task);
+    return n->task;
+  }
+  static std::size_t wake_all(WaitList& list) noexcept {
+    std::size_t n = 0;
+    while (wake_one(list)) ++n;
+    return n;
+  }
+
+  // Kernel side of a RemoteSignal: the task to wake, if it still waits (and detaches it).
+  static TaskState* take_remote_waiter(RemoteSignal& signal) noexcept;
+
+  // --- blocking traps as awaiters ---
+  struct AwaiterBase {
+    TaskState* task = nullptr;
+    bool await_ready() const noexcept { return false; }
+    void await_resume() { rethrow_trap_error(task); }
+  };
+
+  // Sleep until deadline (ns); deadline <= 0 just yields to the other ready tasks.
+  struct SleepAwaiter : AwaiterBase {
+    std::int64_t deadline;
+    bool await_suspend(std::coroutine_handle<> h) {
+      task = current();
+      if (take_pending_cancel(task)) return false;
+      if (deadline <= 0) {
+        push_ready(task, h);
+        return true;
+      }
+      task->kernel->arm_sleep(task, deadline);
+      block(task, h, TaskStatus::TimeSleep, &undo, task);
+      return true;
+    }
+    static void undo(void* p) noexcept {
+      auto* t = static_cast<TaskState*>(p);
+      t->kernel->disarm_sleep(t);
+    }
+  };
+
+  // Wait in a FIFO wait list until woken by wake_one/wake_all (curio's sched wait).
+  struct WaitListAwaiter : AwaiterBase {
+    WaitList* list;
+    TaskStatus state;
+    WaitNode node;
+    WaitListAwaiter(WaitList* l, TaskStatus s) noexcept : list(l), state(s) {}
+    bool await_suspend(std::coroutine_handle<> h) {
+      task = current();
+      if (take_pending_cancel(task)) return false;
+      node.task = task;
+      list->push_back(&node);
+      block(task, h, state, &undo, this);
+      return true;
+    }
+    static void undo(void* p) noexcept {
+      auto* a = static_cast<WaitListAwaiter*>(p);
+      a->list->remove(&a->node);
+    }
+  };
+
+  // Wait until fd reg may be ready in direction dir. With after_would_block (the caller just got
+  // EAGAIN) it always waits for the next edge; otherwise it returns at once if an edge arrived
+  // since the last EAGAIN. A second waiter in the same direction gets Read/WriteResourceBusy.
+  struct IoAwaiter : AwaiterBase {
+    FdRegistration* reg;
+    IoDirection dir;
+    bool after_would_block;
+    bool await_suspend(std::coroutine_handle<> h) {
+      task = current();
+      if (take_pending_cancel(task)) return false;
+      bool& ready = dir == IoDirection::Read ? reg->readable : reg->writable;
+      TaskState*& slot = dir == IoDirection::Read ? reg->reader : reg->writer;
+      if (reg->fd < 0 || !reg->registered) {
+        task->trap_error = std::make_exception_ptr(SystemError(EBADF, "wait on a closed file descriptor"));
+        return false;
+      }
+      if (slot) {
+        task->trap_error =
+            dir == IoDirection::Read
+                ? std::make_exception_ptr(ReadResourceBusy("another task is already reading this file descriptor"))
+                : std::make_exception_ptr(WriteResourceBusy("another task is already writing this file descriptor"));
+        return false;
+      }
+      if (after_would_block) {
+        ready = false;
+      } else if (ready) {
+        push_ready(task, h);  // still a scheduling point, like every trap
+        return true;
+      }
+      slot = task;
+      block(task, h, dir == IoDirection::Read ? TaskStatus::ReadWait : TaskStatus::WriteWait, &undo, this);
+      return true;
+    }
+    static void undo(void* p) noexcept {
+      auto* a = static_cast<IoAwaiter*>(p);
+      (a->dir == IoDirection::Read ? a->reg->reader : a->reg->writer) = nullptr;
+    }
+  };
+
+  // Wait until another thread calls signal->set().
+  struct RemoteAwaiter : AwaiterBase {
+    std::shared_ptr<RemoteSignal> signal;
+    bool await_suspend(std::coroutine_handle<> h);
+    static void undo(void* p) noexcept;
+  };
+};
+
+inline Traps::SleepAwaiter sleep_until_ns(std::int64_t deadline) noexcept {
+  Traps::SleepAwaiter a;
+  a.deadline = deadline;
+  return a;
+}
+inline Traps::IoAwaiter io_wait(FdRegistration& reg, IoDirection dir, bool after_would_block = true) noexcept {
+  Traps::IoAwaiter a;
+  a.reg = &reg;
+  a.dir = dir;
+  a.after_would_block = after_would_block;
+  return a;
+}
+inline Traps::RemoteAwaiter remote_wait(std::shared_ptr<RemoteSignal> signal) noexcept {
+  Traps::RemoteAwaiter a;
+  a.signal = std::move(signal);
+  return a;
+}
+
+}  // namespace curio::detail

@@ -1,0 +1,50 @@
+// curio/core/wait_queue.hpp: WaitQueue, the public face of the kernel's wait-list trap
+// (curio's SchedFIFO and SchedBarrier). Tasks wait in FIFO order; wake_one/wake/wake_all
+// reschedule them. A cancelled or timed-out waiter is removed at once and leaves no trace.
+// Event, Lock, Queue, join and TaskGroup are all built on it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "curio/core/traps.hpp"
+
+namespace curio {
+
+class WaitQueue {
+ public:
+  WaitQueue() = default;
+  // Waiters still queued when the queue dies are woken with a RuntimeError, not left hanging
+  // on freed memory.
+  ~WaitQueue() {
+    while (detail::WaitNode* n = list_.pop_front())
+      detail::Traps::reschedule(n->task, std::make_exception_ptr(RuntimeError("curio: a WaitQueue was destroyed while a task waited on it")));
+  }
+  WaitQueue(const WaitQueue&) = delete;
+  WaitQueue& operator=(const WaitQueue&) = delete;
+
+  // Suspends the current task at the back of the queue until woken. `state` is what
+  // introspection shows while it waits. Raises a pending cancellation instead of waiting.
+  auto wait(TaskStatus state = TaskStatus::Wait) noexcept { return detail::Traps::WaitListAwaiter(&list_, state); }
+
+  // Wakes the first waiter; false if there was none. The woken task's wait returns normally
+  // even if it is cancelled before it runs again (the cancellation stays pending), so a
+  // primitive may hand it ownership of something at this point.
+  bool wake_one() noexcept { return detail::Traps::wake_one(list_) != nullptr; }
+  std::size_t wake(std::size_t n) noexcept {
+    std::size_t woken = 0;
+    while (woken < n && wake_one()) ++woken;
+    return woken;
+  }
+  std::size_t wake_all() noexcept { return detail::Traps::wake_all(list_); }
+
+  std::size_t size() const noexcept { return list_.size(); }
+  bool empty() const noexcept { return list_.empty(); }
+  // The id of the task that wake_one() would wake (0 if none), e.g. to record a new owner.
+  std::uint64_t front_task_id() const noexcept { return list_.empty() ? 0 : list_.front()->task->id; }
+
+ private:
+  detail::WaitList list_;
+};
+
+}  // namespace curio

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what curio-cpp needs on Debian 12 (only packages that are missing).
+set -euo pipefail
+pkgs=(g++ clang cmake ninja-build libgtest-dev libgmock-dev libbenchmark-dev libboost1.81-dev libclang-rt-14-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds and runs the whole test suite: ASan+UBSan (GCC, debug), then the thread-touching
+# tests under TSan (Clang), then a warning-free Clang release build of everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+jobs=$(nproc)
+cmake --preset debug >/dev/null
+cmake --build --preset debug -j "$jobs"
+ctest --preset debug -j "$jobs"
+cmake --preset clang >/dev/null
+cmake --build --preset clang -j "$jobs"
+ctest --preset clang -j "$jobs"
+if [ -z "${CURIO_SKIP_TSAN:-}" ]; then
+  cmake --preset tsan >/dev/null
+  cmake --build --preset tsan -j "$jobs"
+  # Only the layers that touch threads run under TSan.
+  ctest --preset tsan -j "$jobs" -R "${CURIO_TSAN_TESTS:-^(Workers|Universal|Thread|Kernel|Remote)}"
+fi
+echo "curio-cpp: all tests passed"

@@ -1,0 +1,56 @@
+// src/core/task_state.cpp: task records: construction, names, and the "never joined" report.
+#include "curio/core/detail/task_state.hpp"
+
+#include <cstdio>
+
+#include "curio/core/task.hpp"
+
+namespace curio {
+
+const char* to_string(TaskStatus s) noexcept {
+  switch (s) {
+    case TaskStatus::Initial: return "INITIAL";
+    case TaskStatus::Ready: return "READY";
+    case TaskStatus::Running: return "RUNNING";
+    case TaskStatus::Terminated: return "TERMINATED";
+    case TaskStatus::ReadWait: return "READ_WAIT";
+    case TaskStatus::WriteWait: return "WRITE_WAIT";
+    case TaskStatus::FutureWait: return "FUTURE_WAIT";
+    case TaskStatus::TimeSleep: return "TIME_SLEEP";
+    case TaskStatus::TaskJoin: return "TASK_JOIN";
+    case TaskStatus::EventWait: return "EVENT_WAIT";
+    case TaskStatus::LockAcquire: return "LOCK_ACQUIRE";
+    case TaskStatus::SemaAcquire: return "SEMA_ACQUIRE";
+    case TaskStatus::CondWait: return "COND_WAIT";
+    case TaskStatus::QueueGet: return "QUEUE_GET";
+    case TaskStatus::QueuePut: return "QUEUE_PUT";
+    case TaskStatus::QueueJoin: return "QUEUE_JOIN";
+    case TaskStatus::Wait: return "WAIT";
+  }
+  return "?";
+}
+
+namespace detail {
+
+TaskState::TaskState(Kernel* k, std::coroutine_handle<> root_frame, PromiseBase* p, std::uint64_t task_id,
+                     std::uint64_t parent, bool is_daemon) noexcept
+    : id(task_id), parent_id(parent), kernel(k), root(root_frame), promise(p), daemon(is_daemon) {
+  sleep_timer.task = this;
+  timeout_timer.task = this;
+}
+
+TaskState::~TaskState() {
+  if (terminated && !joined && !daemon && !cancelled && !result_read) {
+    std::fprintf(stderr, "curio: task %llu '%.*s' finished but was never joined\n",
+                 static_cast<unsigned long long>(id), static_cast<int>(name().size()), name().data());
+  }
+  if (root) root.destroy();
+}
+
+std::string_view TaskState::name() const noexcept {
+  if (name_override) return *name_override;
+  return promise && promise->function_name ? std::string_view(promise->function_name) : std::string_view("task");
+}
+
+}  // namespace detail
+}  // namespace curio
