@@ -48,8 +48,9 @@ TaskState::~TaskState() {
 }
 
 std::string_view TaskState::name() const noexcept {
-  if (name_override) return *name_override;
-  return promise && promise->function_name ? std::string_view(promise->function_name) : std::string_view("task");
+  // Unnamed tasks are "task" (C++ cannot tell a coroutine's function name portably: Clang 14
+  // has no std::source_location); SpawnOptions::name names them.
+  return name_override ? std::string_view(*name_override) : std::string_view("task");
 }
 
 }  // namespace detail

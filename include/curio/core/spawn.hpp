@@ -4,6 +4,8 @@
 // (id, name, parent id, state). AnyTaskHandle is the same without the result type.
 #pragma once
 
+#include <concepts>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -177,6 +179,34 @@ TaskHandle<T> spawn(Task<T> coro, SpawnOptions options = {}) {
 template <class T>
 TaskHandle<T> spawn(Task<T> coro, bool daemon) {
   return spawn(std::move(coro), SpawnOptions{daemon, {}});
+}
+
+template <class T>
+struct is_task : std::false_type {};
+template <class T>
+struct is_task<Task<T>> : std::true_type {};
+
+// A callable returning a Task (curio's spawn(corofunc)). Prefer this form for lambdas with
+// captures: the lambda is moved into the task, so its captures live as long as the task.
+// (`spawn([&]() -> Task<> {...}())` would destroy the lambda at the end of the statement while
+// the task still runs.)
+template <class F>
+concept TaskFactory = std::invocable<F&> && is_task<std::invoke_result_t<F&>>::value;
+
+namespace detail {
+template <class F>
+std::invoke_result_t<F&> call_owned(F f) {
+  co_return co_await f();
+}
+}  // namespace detail
+
+template <TaskFactory F>
+auto spawn(F&& factory, SpawnOptions options = {}) {
+  return spawn(detail::call_owned(std::decay_t<F>(std::forward<F>(factory))), options);
+}
+template <TaskFactory F>
+auto spawn(F&& factory, bool daemon) {
+  return spawn(std::forward<F>(factory), SpawnOptions{daemon, {}});
 }
 
 // The task that is running now. AsyncOnlyError outside a task.

@@ -6,7 +6,6 @@
 #include <coroutine>
 #include <exception>
 #include <optional>
-#include <source_location>
 #include <type_traits>
 #include <utility>
 
@@ -23,13 +22,8 @@ class TaskState;
 
 // What every Task promise has, whatever T is; the kernel only sees this part.
 struct PromiseBase {
-  // The coroutine's own name (its function signature), used in crash reports.
-  explicit PromiseBase(std::source_location where = std::source_location::current()) noexcept
-      : function_name(where.function_name()) {}
-
   std::coroutine_handle<> continuation;  // who awaits us inline; empty for a task's root
   std::exception_ptr error;
-  const char* function_name;
 
   static void* operator new(std::size_t n) { return FramePool::allocate(n); }
   static void operator delete(void* p, std::size_t n) noexcept { FramePool::deallocate(p, n); }
@@ -53,7 +47,6 @@ struct PromiseBase {
 
 template <class T>
 struct Promise : PromiseBase {
-  using PromiseBase::PromiseBase;
   std::optional<T> value;
 
   Task<T> get_return_object() noexcept;
@@ -70,7 +63,6 @@ struct Promise : PromiseBase {
 
 template <>
 struct Promise<void> : PromiseBase {
-  using PromiseBase::PromiseBase;
   Task<void> get_return_object() noexcept;
   void return_void() noexcept {}
   void take() {

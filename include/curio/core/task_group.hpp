@@ -53,6 +53,11 @@ class TaskGroup {
     adopt(h.state_ptr());
     return h;
   }
+  // Spawns a callable returning a Task (the callable lives as long as the task).
+  template <TaskFactory F>
+  auto spawn(F&& factory, SpawnOptions options = {}) {
+    return spawn(detail::call_owned(std::decay_t<F>(std::forward<F>(factory))), options);
+  }
   // Adds an existing task (it may have finished already). RuntimeError if it already belongs
   // to a group or the group was joined.
   void add_task(const AnyTaskHandle& task);

@@ -110,7 +110,10 @@ struct Traps {
 
   static TaskState* spawn(std::coroutine_handle<> root, PromiseBase* promise, bool daemon) {
     Kernel* k = Kernel::current();
-    if (!k) throw AsyncOnlyError("curio::spawn: no kernel is running on this thread");
+    if (!k) {
+      root.destroy();  // spawn owns the frame from here on, even when it fails
+      throw AsyncOnlyError("curio::spawn: no kernel is running on this thread");
+    }
     return k->spawn(root, promise, daemon);
   }
   // Cancels t with exc (never raises in the caller). No-op bookkeeping is the caller's job.
