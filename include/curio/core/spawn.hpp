@@ -26,7 +26,7 @@ void group_discard(TaskGroup* group, TaskState* t) noexcept;  // task_group.cpp
 
 struct SpawnOptions {
   bool daemon = false;    // not reported if never joined; not part of group results
-  std::string_view name;  // defaults to the coroutine's function name
+  std::string_view name = {};  // for reports and introspection; unnamed tasks are "task"
 };
 
 template <class T>
