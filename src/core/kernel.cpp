@@ -173,7 +173,6 @@ void Kernel::expire_timers(std::int64_t now) {
     }
     // A timeout: deliver TaskTimeout now if the task is blocked and may be cancelled,
     // otherwise leave it pending for its next blocking point.
-    t->timeout = detail::kNoDeadline;
     auto exc = std::make_exception_ptr(TaskTimeout(detail::to_time_point(now)));
     if (t->waiting && t->cancellation_allowed()) {
       if (t->undo) t->undo(t->undo_ctx);
@@ -230,8 +229,7 @@ void Kernel::task_terminated(TaskState* t) {
 
 void Kernel::cancel_task(TaskState* t, std::exception_ptr exc) {
   if (t->terminated) return;
-  timers_.disarm(&t->timeout_timer);
-  t->timeout = detail::kNoDeadline;
+  timers_.disarm(&t->timeout_timer);  // curio: cancel drops the target's timeout
   if (t->waiting && t->cancellation_allowed()) {
     if (t->undo) t->undo(t->undo_ctx);
     reschedule(t, std::move(exc));
@@ -242,18 +240,15 @@ void Kernel::cancel_task(TaskState* t, std::exception_ptr exc) {
   }
 }
 
+// The task's active deadline is its timeout node's place in the timer heap (none if disarmed).
 std::int64_t Kernel::set_timeout(TaskState* t, std::int64_t deadline) {
-  std::int64_t prior = t->timeout;
-  if (deadline < prior) {
-    t->timeout = deadline;
-    timers_.arm(&t->timeout_timer, deadline);
-  }
+  std::int64_t prior = timers_.deadline_of(&t->timeout_timer);
+  if (deadline < prior) timers_.arm(&t->timeout_timer, deadline);
   return prior;
 }
 
 void Kernel::unset_timeout(TaskState* t, std::int64_t prior) {
-  if (t->timeout != prior) {
-    t->timeout = prior;
+  if (timers_.deadline_of(&t->timeout_timer) != prior) {
     // A restored deadline that already passed fires on the next cycle.
     if (prior == detail::kNoDeadline)
       timers_.disarm(&t->timeout_timer);

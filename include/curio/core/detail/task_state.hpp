@@ -139,8 +139,7 @@ class TaskState {
 
   // --- time ---
   TimerNode sleep_timer;
-  TimerNode timeout_timer;
-  std::int64_t timeout = kNoDeadline;       // the active (nearest) deadline
+  TimerNode timeout_timer;                  // armed at the active (nearest) deadline
   TimeoutScope* deadlines = nullptr;        // innermost timeout_after/ignore_after block
 
   // --- joining and groups ---

@@ -26,6 +26,11 @@ class TimerHeap {
   std::int64_t earliest() const noexcept { return heap_.front().deadline; }
   TimerNode* earliest_node() const noexcept { return heap_.front().node; }
 
+  // The node's deadline, or INT64_MAX if it is not armed.
+  std::int64_t deadline_of(const TimerNode* node) const noexcept {
+    return node->armed() ? heap_[node->slot].deadline : std::numeric_limits<std::int64_t>::max();
+  }
+
   // Arms node at deadline, or moves it there if it is already armed.
   void arm(TimerNode* node, std::int64_t deadline) {
     if (node->armed()) {
