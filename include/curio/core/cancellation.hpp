@@ -6,6 +6,7 @@
 #include <exception>
 #include <type_traits>
 
+#include "curio/core/awaitable.hpp"
 #include "curio/core/errors.hpp"
 #include "curio/core/task.hpp"
 #include "curio/core/traps.hpp"
@@ -55,6 +56,13 @@ class DisableCancellationAwaiter {
 template <class T>
 detail::DisableCancellationAwaiter<T> disable_cancellation(Task<T> op) {
   return detail::DisableCancellationAwaiter<T>(std::move(op));
+}
+
+// The same for any awaitable or a callable returning a Task.
+template <class X>
+  requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value)
+auto disable_cancellation(X&& op) {
+  return disable_cancellation(detail::to_task(std::forward<X>(op)));
 }
 
 // If cancellation is enabled and one is pending: raises it (and clears it). If disabled:

@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <typeinfo>
 
+#include "curio/core/awaitable.hpp"
 #include "curio/core/detail/result_ops.hpp"
 #include "curio/core/errors.hpp"
 #include "curio/core/task.hpp"
@@ -181,25 +182,10 @@ TaskHandle<T> spawn(Task<T> coro, bool daemon) {
   return spawn(std::move(coro), SpawnOptions{daemon, {}});
 }
 
-template <class T>
-struct is_task : std::false_type {};
-template <class T>
-struct is_task<Task<T>> : std::true_type {};
-
-// A callable returning a Task (curio's spawn(corofunc)). Prefer this form for lambdas with
-// captures: the lambda is moved into the task, so its captures live as long as the task.
+// The callable form (curio's spawn(corofunc)). Prefer it for lambdas with captures: the
+// lambda is moved into the task, so its captures live as long as the task.
 // (`spawn([&]() -> Task<> {...}())` would destroy the lambda at the end of the statement while
 // the task still runs.)
-template <class F>
-concept TaskFactory = std::invocable<F&> && is_task<std::invoke_result_t<F&>>::value;
-
-namespace detail {
-template <class F>
-std::invoke_result_t<F&> call_owned(F f) {
-  co_return co_await f();
-}
-}  // namespace detail
-
 template <TaskFactory F>
 auto spawn(F&& factory, SpawnOptions options = {}) {
   return spawn(detail::call_owned(std::decay_t<F>(std::forward<F>(factory))), options);

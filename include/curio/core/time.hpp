@@ -8,6 +8,7 @@
 #include <optional>
 #include <type_traits>
 
+#include "curio/core/awaitable.hpp"
 #include "curio/core/errors.hpp"
 #include "curio/core/task.hpp"
 #include "curio/core/traps.hpp"
@@ -147,6 +148,23 @@ detail::TimeoutAwaiter<T, false> timeout_at(Clock::time_point deadline, Task<T> 
   return {detail::to_ns(deadline), std::move(op)};
 }
 
+// The same for any awaitable (q.get(), sock.recv(...)) or a callable returning a Task.
+template <class Rep, class Period, class X>
+  requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value)
+auto timeout_after(std::chrono::duration<Rep, Period> d, X&& op) {
+  return timeout_after(d, detail::to_task(std::forward<X>(op)));
+}
+template <class X>
+  requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value)
+auto timeout_after(double seconds, X&& op) {
+  return timeout_after(seconds, detail::to_task(std::forward<X>(op)));
+}
+template <class X>
+  requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value)
+auto timeout_at(Clock::time_point deadline, X&& op) {
+  return timeout_at(deadline, detail::to_task(std::forward<X>(op)));
+}
+
 // Runs op with a timeout of d, giving up quietly: std::optional<T> (empty on timeout), or for
 // a void op a bool that is true if it finished in time.
 template <class Rep, class Period, class T>
@@ -160,6 +178,22 @@ detail::TimeoutAwaiter<T, true> ignore_after(double seconds, Task<T> op) {
 template <class T>
 detail::TimeoutAwaiter<T, true> ignore_at(Clock::time_point deadline, Task<T> op) {
   return {detail::to_ns(deadline), std::move(op)};
+}
+
+template <class Rep, class Period, class X>
+  requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value)
+auto ignore_after(std::chrono::duration<Rep, Period> d, X&& op) {
+  return ignore_after(d, detail::to_task(std::forward<X>(op)));
+}
+template <class X>
+  requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value)
+auto ignore_after(double seconds, X&& op) {
+  return ignore_after(seconds, detail::to_task(std::forward<X>(op)));
+}
+template <class X>
+  requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value)
+auto ignore_at(Clock::time_point deadline, X&& op) {
+  return ignore_at(deadline, detail::to_task(std::forward<X>(op)));
 }
 
 }  // namespace curio
