@@ -140,6 +140,13 @@ struct Traps {
     reschedule(n->task);
     return n->task;
   }
+  // Wakes the first task with an error raised by its wait; false if the list was empty.
+  static bool wake_one_with(WaitList& list, std::exception_ptr error) noexcept {
+    WaitNode* n = list.pop_front();
+    if (!n) return false;
+    reschedule(n->task, std::move(error));
+    return true;
+  }
   static std::size_t wake_all(WaitList& list) noexcept {
     std::size_t n = 0;
     while (wake_one(list)) ++n;
@@ -151,9 +158,11 @@ struct Traps {
 
   // --- blocking traps as awaiters ---
   struct AwaiterBase {
-    TaskState* task = nullptr;
+    TaskState* task = nullptr;  // stays null if await_ready() said no suspension was needed
     bool await_ready() const noexcept { return false; }
-    void await_resume() { rethrow_trap_error(task); }
+    void await_resume() {
+      if (task) rethrow_trap_error(task);
+    }
   };
 
   // Sleep until deadline (ns); deadline <= 0 just yields to the other ready tasks.
@@ -181,7 +190,9 @@ struct Traps {
     WaitList* list;
     TaskStatus state;
     WaitNode node;
-    WaitListAwaiter(WaitList* l, TaskStatus s) noexcept : list(l), state(s) {}
+    WaitListAwaiter(WaitList* l, TaskStatus s, void* payload = nullptr) noexcept : list(l), state(s) {
+      node.payload = payload;
+    }
     bool await_suspend(std::coroutine_handle<> h) {
       task = current();
       if (take_pending_cancel(task)) return false;

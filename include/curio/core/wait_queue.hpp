@@ -27,6 +27,33 @@ class WaitQueue {
   // introspection shows while it waits. Raises a pending cancellation instead of waiting.
   auto wait(TaskStatus state = TaskStatus::Wait) noexcept { return detail::Traps::WaitListAwaiter(&list_, state); }
 
+  // The same, carrying a hand-off slot: whoever wakes this waiter with wake_first<P>() gets
+  // the pointer back and can put something in it (an item, ownership) before it runs.
+  template <class P>
+  auto wait_with(P* slot, TaskStatus state = TaskStatus::Wait) noexcept {
+    return detail::Traps::WaitListAwaiter(&list_, state, slot);
+  }
+  // Wakes the first waiter and returns its slot (nullptr if there was no waiter).
+  template <class P>
+  P* wake_first() noexcept {
+    detail::WaitNode* n = list_.front();
+    if (!n) return nullptr;
+    void* slot = n->payload;
+    detail::Traps::wake_one(list_);
+    return static_cast<P*>(slot);
+  }
+  // The first waiter's slot without waking it (nullptr if none).
+  template <class P>
+  P* front_slot() const noexcept {
+    return list_.empty() ? nullptr : static_cast<P*>(list_.front()->payload);
+  }
+  // Wakes every waiter with an error raised by its wait (e.g. "queue closed").
+  std::size_t wake_all_with(const std::exception_ptr& error) noexcept {
+    std::size_t n = 0;
+    while (detail::Traps::wake_one_with(list_, error)) ++n;
+    return n;
+  }
+
   // Wakes the first waiter; false if there was none. The woken task's wait returns normally
   // even if it is cancelled before it runs again (the cancellation stays pending), so a
   // primitive may hand it ownership of something at this point.

@@ -61,6 +61,7 @@ struct WaitNode {
   WaitNode* prev = nullptr;
   WaitNode* next = nullptr;
   TaskState* task = nullptr;
+  void* payload = nullptr;  // the waiter's hand-off slot (e.g. where a queue puts an item)
   bool linked = false;
 };
 
