@@ -1,7 +1,8 @@
 // curio/curio.hpp: everything of curio-cpp in one include.
 // Core: Task, Kernel/run, spawn and task handles, TaskGroup, time and timeouts, cancellation,
 // WaitQueue. Sync: Event, Lock, RLock, Semaphore, BoundedSemaphore, Condition, Result, queues.
-// Further layers (io, net, workers) add their own headers here.
+// I/O: Socket, SocketAddress, SocketStream, FileStream. Network: open_connection, tcp_server...
+// Further layers (workers) add their own headers here.
 #pragma once
 
 #include "curio/core/cancellation.hpp"
@@ -20,3 +21,8 @@
 #include "curio/sync/queue.hpp"
 #include "curio/sync/result.hpp"
 #include "curio/sync/semaphore.hpp"
+
+#include "curio/io/socket.hpp"
+#include "curio/io/socket_address.hpp"
+#include "curio/io/stream.hpp"
+#include "curio/net/network.hpp"

@@ -6,7 +6,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -33,6 +35,14 @@ class CancelledError {
   explicit CancelledError(std::string message = "cancelled") : message_(std::move(message)) {}
   virtual ~CancelledError() = default;
   virtual const char* what() const noexcept { return message_.c_str(); }
+
+  // Partial progress of the I/O operation it interrupted (curio sets these attributes on the
+  // exception): sendall sets bytes_sent, stream writes bytes_written, readall/read_exactly
+  // bytes_read, readlines lines_read. Unset when the operation does not report progress.
+  std::optional<std::size_t> bytes_sent;
+  std::optional<std::size_t> bytes_written;
+  std::optional<std::size_t> bytes_read;
+  std::optional<std::size_t> lines_read;
 
  private:
   std::string message_;

@@ -1,0 +1,85 @@
+// curio/io/socket.hpp: Socket, a non-blocking socket whose operations read like blocking calls
+// (curio.io.Socket). TCP and UDP over IPv4 and IPv6, and Unix sockets. Each operation tries the
+// system call and waits on the kernel's poller only when it would block; every wait can be
+// cancelled or timed out and leaves nothing registered behind. Errors are SystemError naming
+// the operation and errno. One task may read and another write at the same time; a second
+// reader (or writer) gets ReadResourceBusy (WriteResourceBusy).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "curio/core/task.hpp"
+#include "curio/io/detail/fd_handle.hpp"
+#include "curio/io/socket_address.hpp"
+
+namespace curio {
+
+class SocketStream;
+
+class Socket {
+ public:
+  Socket() noexcept = default;  // no socket (fileno() == -1)
+  // A new socket: family AF_INET/AF_INET6/AF_UNIX, type SOCK_STREAM/SOCK_DGRAM.
+  Socket(int family, int type, int protocol = 0);
+  // Takes ownership of an existing descriptor (made non-blocking).
+  static Socket from_fd(int fd);
+  // A connected pair (socketpair(2)).
+  static std::pair<Socket, Socket> pair(int family = AF_UNIX, int type = SOCK_STREAM);
+
+  Socket(Socket&&) noexcept = default;
+  Socket& operator=(Socket&&) noexcept = default;
+  ~Socket() = default;  // closes
+
+  int fileno() const noexcept { return fd_.fd(); }
+  explicit operator bool() const noexcept { return fd_.valid(); }
+
+  // --- set-up (never block) ---
+  void bind(const SocketAddress& address);
+  void listen(int backlog = 128);
+  void setsockopt(int level, int name, int value);
+  int getsockopt(int level, int name) const;
+  void set_reuse_address(bool on = true) { setsockopt(SOL_SOCKET, SO_REUSEADDR, on); }
+  void set_nodelay(bool on = true);
+  SocketAddress getsockname() const;
+  SocketAddress getpeername() const;
+
+  // --- operations (each awaited at once; buffers must live until the co_await returns) ---
+  // The next connection and its peer address.
+  Task<std::pair<Socket, SocketAddress>> accept();
+  // Connects; raises the real error (e.g. ECONNREFUSED) as SystemError("connect to ADDR").
+  Task<> connect(SocketAddress address);
+  // Up to maxsize bytes ("" at end of stream). No buffer is held while it waits.
+  Task<std::string> recv(std::size_t maxsize = 65536, int flags = 0);
+  // Into buffer; the number of bytes received (0 at end of stream).
+  Task<std::size_t> recv_into(std::span<std::byte> buffer, int flags = 0);
+  Task<std::pair<std::string, SocketAddress>> recvfrom(std::size_t maxsize = 65536, int flags = 0);
+  // One send; the number of bytes sent (may be less than data.size()).
+  Task<std::size_t> send(std::string_view data, int flags = 0);
+  // Everything in data. If cancelled or timed out, the exception's bytes_sent says how much
+  // went out.
+  Task<> sendall(std::string_view data, int flags = 0);
+  Task<std::size_t> sendto(std::string_view data, SocketAddress address, int flags = 0);
+
+  // SHUT_RD, SHUT_WR or SHUT_RDWR.
+  void shutdown(int how);
+  // Releases the poller registration and closes (idempotent; also done by the destructor).
+  void close() noexcept { fd_.close(); }
+  // Gives up ownership of the descriptor and returns it.
+  int detach() noexcept { return fd_.detach(); }
+
+  // A stream over this socket (it must outlive the stream): readline, read_exactly, write...
+  SocketStream as_stream() noexcept;
+
+ private:
+  friend class SocketStream;
+  explicit Socket(detail::FdHandle fd) noexcept : fd_(std::move(fd)) {}
+  detail::FdHandle fd_;
+};
+
+}  // namespace curio
