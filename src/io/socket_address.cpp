@@ -84,18 +84,24 @@ std::uint16_t SocketAddress::port() const noexcept {
 }
 
 std::string SocketAddress::to_string() const {
+  // Built by append: GCC 12 warns falsely (-Wrestrict) on chains of operator+ here.
+  std::string out;
   switch (family()) {
     case AF_INET:
-      return host() + ":" + std::to_string(port());
+      out.append(host()).append(":").append(std::to_string(port()));
+      break;
     case AF_INET6:
-      return "[" + host() + "]:" + std::to_string(port());
+      out.append("[").append(host()).append("]:").append(std::to_string(port()));
+      break;
     case AF_UNIX: {
       std::string h = host();
-      return h.empty() ? "unix:(unnamed)" : "unix:" + h;
+      out.append(h.empty() ? "unix:(unnamed)" : "unix:").append(h);
+      break;
     }
     default:
-      return "(no address)";
+      out = "(no address)";
   }
+  return out;
 }
 
 bool operator==(const SocketAddress& a, const SocketAddress& b) noexcept {

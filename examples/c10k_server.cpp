@@ -1,0 +1,60 @@
+// The C10K server: the echo server, plus a status line whenever the number of open connections
+// changes. One thread serves every connection.
+//   c10k_server [--port N]      (127.0.0.1, default port 25000)
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "curio/curio.hpp"
+
+using namespace std::chrono_literals;
+
+static std::size_t open_connections = 0;
+
+curio::Task<> echo_client(curio::Socket client, curio::SocketAddress) {
+  ++open_connections;
+  struct Closed {  // counts down however the handler ends (EOF, reset, cancellation)
+    ~Closed() { --open_connections; }
+  } closed;
+  for (;;) {
+    std::string data = co_await client.recv(100000);
+    if (data.empty()) break;
+    co_await client.sendall(data);
+  }
+}
+
+curio::Task<> report_connections() {
+  std::size_t shown = 0;
+  for (;;) {
+    co_await curio::sleep(1s);
+    if (open_connections != shown) {
+      shown = open_connections;
+      std::printf("server: %zu connections open\n", shown);
+      std::fflush(stdout);
+    }
+  }
+}
+
+int main(int argc, char** argv) {
+  std::uint16_t port = 25000;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], "--port") == 0) port = static_cast<std::uint16_t>(std::atoi(argv[i + 1]));
+  // 10,000 connections need more descriptors than the usual soft limit of 1024.
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  curio::run([port]() -> curio::Task<> {
+    curio::TaskGroup g;
+    co_await g.scope([&]() -> curio::Task<> {
+      g.spawn(report_connections(), {.daemon = true});
+      g.spawn(curio::tcp_server("127.0.0.1", port, echo_client));
+      std::printf("server: listening on 127.0.0.1:%u (one thread)\n", port);
+      std::fflush(stdout);
+      co_return;
+    });
+  }());
+}
