@@ -103,7 +103,8 @@ Socket unix_server_socket(const std::string& path, int backlog) {
 namespace {
 
 Task<> run_client(const ClientHandler& handler, Socket client, SocketAddress address) {
-  co_await handler(std::move(client), address);
+  Socket owned = std::move(client);  // a local: closed when the handler ends (see run_server)
+  co_await handler(std::move(owned), address);
 }
 
 bool out_of_resources(const SystemError& e) noexcept {
@@ -113,7 +114,10 @@ bool out_of_resources(const SystemError& e) noexcept {
 
 }  // namespace
 
-Task<> run_server(Socket listener, ClientHandler handler) {
+Task<> run_server(Socket listening, ClientHandler handler) {
+  // A spawned task's parameters live in its frame until its last handle is gone; a body local
+  // closes the listening socket as soon as the server ends.
+  Socket listener = std::move(listening);
   TaskGroup clients;
   co_await clients.scope([&]() -> Task<> {
     // The acceptor is a member like the clients, so an accept error ends the server through
