@@ -2,7 +2,8 @@
 // Core: Task, Kernel/run, spawn and task handles, TaskGroup, time and timeouts, cancellation,
 // WaitQueue. Sync: Event, Lock, RLock, Semaphore, BoundedSemaphore, Condition, Result, queues.
 // I/O: Socket, SocketAddress, SocketStream, FileStream. Network: open_connection, tcp_server...
-// Further layers (workers) add their own headers here.
+// Threads: run_in_thread, block_in_thread, spawn_thread/AWAIT, UniversalQueue, UniversalEvent,
+// UniversalResult.
 #pragma once
 
 #include "curio/core/cancellation.hpp"
@@ -26,3 +27,8 @@
 #include "curio/io/socket_address.hpp"
 #include "curio/io/stream.hpp"
 #include "curio/net/network.hpp"
+
+#include "curio/thread/run_in_thread.hpp"
+#include "curio/thread/spawn_thread.hpp"
+#include "curio/thread/universal_event.hpp"
+#include "curio/thread/universal_queue.hpp"

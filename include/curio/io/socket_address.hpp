@@ -1,6 +1,6 @@
 // curio/io/socket_address.hpp: SocketAddress, an IPv4, IPv6 or Unix socket address by value.
 // SocketAddress::ip("127.0.0.1", 80) parses a numeric host (names go through curio::resolve);
-// to_string() prints "127.0.0.1:80", "[::1]:80" or the Unix path.
+// to_string() prints "127.0.0.1:80", "[::1]:80" or "unix:/the/path".
 #pragma once
 
 #include <sys/socket.h>

@@ -65,6 +65,11 @@ class Stream {
   // says how much went out.
   Task<> write(std::string_view data);
   Task<> writelines(std::vector<std::string_view> lines);
+  // writelines({"a\n", "b\n"}): a plain forwarding function (GCC 12 rejects a braced list
+  // passed straight to a coroutine).
+  Task<> writelines(std::initializer_list<std::string_view> lines) {
+    return writelines(std::vector<std::string_view>(lines));
+  }
 
   // Bytes read from the descriptor but not yet returned.
   std::size_t buffered() const noexcept { return buf_.size() - pos_; }

@@ -1,0 +1,147 @@
+// src/thread/run_in_thread.cpp: the worker pool behind run_in_thread, and block_in_thread's gates.
+#include "curio/thread/run_in_thread.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "curio/sync/semaphore.hpp"
+
+namespace curio {
+
+namespace {
+
+// Threads are created on demand up to the limit and wait for work when idle. The pool is never
+// destroyed (idle workers simply sleep until the process exits), so no job can outlive it.
+class WorkerPool {
+ public:
+  void submit(std::shared_ptr<detail::ThreadJob> job) {
+    std::lock_guard lock(mu_);
+    jobs_.push_back(std::move(job));
+    // Idle workers not yet awake still count as idle: wake one only if there are enough of them
+    // for every queued job, otherwise start another worker.
+    if (idle_ >= jobs_.size()) {
+      cv_.notify_one();
+    } else if (workers_ < limit_) {
+      ++workers_;
+      std::thread([this] { work(); }).detach();
+    }
+  }
+  void set_limit(std::size_t n) {
+    std::lock_guard lock(mu_);
+    limit_ = n == 0 ? 1 : n;
+  }
+  std::size_t limit() {
+    std::lock_guard lock(mu_);
+    return limit_;
+  }
+  std::size_t workers() {
+    std::lock_guard lock(mu_);
+    return workers_;
+  }
+
+ private:
+  void work() {
+    // Workers take no asynchronous signals: those belong to the program's own threads (and to
+    // curio's signal layer).
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    std::unique_lock lock(mu_);
+    for (;;) {
+      while (jobs_.empty()) {
+        ++idle_;
+        cv_.wait(lock);
+        --idle_;
+      }
+      auto job = std::move(jobs_.front());
+      jobs_.pop_front();
+      int queued = 0;
+      if (!job->state.compare_exchange_strong(queued, 1)) continue;  // cancelled while queued
+      lock.unlock();
+      job->run();
+      job->run = nullptr;  // drop captures here, on the worker
+      bool retired = job->state.load() == 2;
+      job->done->set();
+      job.reset();
+      lock.lock();
+      if (retired) {
+        // Its task gave up on it; the slot was handed back when it was cancelled.
+        return;
+      }
+      // More workers than the (possibly lowered) limit: this one leaves.
+      if (workers_ > limit_) {
+        --workers_;
+        return;
+      }
+    }
+  }
+  friend void detail::cancel_thread_job(detail::ThreadJob&) noexcept;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<detail::ThreadJob>> jobs_;
+  std::size_t limit_ = 64;
+  std::size_t workers_ = 0;
+  std::size_t idle_ = 0;
+
+ public:
+  // A running job was abandoned: its worker no longer counts, so a replacement may start.
+  void retire_one() {
+    std::lock_guard lock(mu_);
+    --workers_;
+    if (!jobs_.empty() && idle_ < jobs_.size() && workers_ < limit_) {
+      ++workers_;
+      std::thread([this] { work(); }).detach();
+    }
+  }
+};
+
+WorkerPool& pool() {
+  static WorkerPool* p = new WorkerPool();  // never destroyed: detached workers may use it at exit
+  return *p;
+}
+
+}  // namespace
+
+void set_worker_thread_limit(std::size_t n) { pool().set_limit(n); }
+std::size_t worker_thread_limit() noexcept { return pool().limit(); }
+std::size_t worker_thread_count() noexcept { return pool().workers(); }
+
+namespace detail {
+
+void submit_thread_job(std::shared_ptr<ThreadJob> job) { pool().submit(std::move(job)); }
+
+void cancel_thread_job(ThreadJob& job) noexcept {
+  int running = 1;
+  if (job.state.compare_exchange_strong(running, 2)) {
+    pool().retire_one();
+    return;
+  }
+  int queued = 0;
+  job.state.compare_exchange_strong(queued, 2);  // still queued: it will be skipped
+}
+
+class BlockGate {
+ public:
+  Semaphore sem{1};
+};
+
+std::shared_ptr<BlockGate> block_gate_for(const void* identity) {
+  // Per kernel thread: the gates are curio Semaphores, which belong to one kernel.
+  thread_local std::map<const void*, std::shared_ptr<BlockGate>> gates;
+  auto& g = gates[identity];
+  if (!g) g = std::make_shared<BlockGate>();
+  return g;
+}
+
+Task<> enter_gate(BlockGate& gate) { co_await gate.sem.acquire(); }
+void leave_gate(BlockGate& gate) noexcept { gate.sem.release(); }
+
+}  // namespace detail
+}  // namespace curio
