@@ -24,6 +24,12 @@ std::atomic<std::uint64_t> next_task_id{0};
 // cycle would cost more than the task switches it separates).
 constexpr unsigned kCyclesBetweenPolls = 16;
 
+// With nothing ready but a task that just started waiting for another thread (run_in_thread,
+// UniversalQueue...), watch the inbox up to this long before sleeping in epoll: short jobs answer
+// within microseconds, and waking a sleeping thread costs tens of them on a VM. Only a wait that
+// began within this window triggers it, so a long job costs one spin, not one per idle cycle.
+constexpr std::int64_t kRemoteSpinNs = 50'000;
+
 // Installs a kernel as the thread's current one for the duration of a run or a shutdown.
 class CurrentKernel {
  public:
@@ -90,7 +96,16 @@ void Kernel::run_until_done(TaskState* t) {
 }
 
 void Kernel::cycle() {
-  if (ready_count_ == 0) {
+  if (ready_count_ == 0 && remote_waits_ > 0 && !inbox_->pending() &&
+      detail::now_ns() - last_remote_wait_ns_ < kRemoteSpinNs) {
+    std::int64_t until = detail::now_ns() + kRemoteSpinNs;
+    while (!inbox_->pending() && detail::now_ns() < until) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+  }
+  if (ready_count_ == 0 && !inbox_->pending()) {
     int timeout_ms = -1;
     if (!timers_.empty()) {
       std::int64_t wait = timers_.earliest() - detail::now_ns();
@@ -319,7 +334,9 @@ namespace detail {
 TaskState* Traps::take_remote_waiter(RemoteSignal& signal) noexcept {
   std::lock_guard lock(signal.mu_);
   signal.inbox_.reset();
-  return std::exchange(signal.waiter_, nullptr);
+  TaskState* t = std::exchange(signal.waiter_, nullptr);
+  if (t) --t->kernel->remote_waits_;
+  return t;
 }
 
 bool Traps::RemoteAwaiter::await_suspend(std::coroutine_handle<> h) {
@@ -333,6 +350,8 @@ bool Traps::RemoteAwaiter::await_suspend(std::coroutine_handle<> h) {
   }
   signal->inbox_ = task->kernel->inbox_;
   signal->waiter_ = task;
+  ++task->kernel->remote_waits_;
+  task->kernel->last_remote_wait_ns_ = now_ns();
   block(task, h, TaskStatus::FutureWait, &undo, this);
   return true;
 }
@@ -341,6 +360,7 @@ void Traps::RemoteAwaiter::undo(void* p) noexcept {
   auto* a = static_cast<RemoteAwaiter*>(p);
   std::lock_guard lock(a->signal->mu_);
   a->signal->inbox_.reset();
+  if (a->signal->waiter_) --a->signal->waiter_->kernel->remote_waits_;
   a->signal->waiter_ = nullptr;
 }
 

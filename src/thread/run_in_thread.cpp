@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -23,6 +25,7 @@ class WorkerPool {
   void submit(std::shared_ptr<detail::ThreadJob> job) {
     std::lock_guard lock(mu_);
     jobs_.push_back(std::move(job));
+    queued_.store(jobs_.size(), std::memory_order_relaxed);
     // Idle workers not yet awake still count as idle: wake one only if there are enough of them
     // for every queued job, otherwise start another worker.
     if (idle_ >= jobs_.size()) {
@@ -54,13 +57,24 @@ class WorkerPool {
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
     std::unique_lock lock(mu_);
     for (;;) {
-      while (jobs_.empty()) {
+      if (jobs_.empty()) {
         ++idle_;
-        cv_.wait(lock);
+        // Watch for the next job briefly before sleeping: a task that calls run_in_thread in a
+        // loop gets its next job picked up without a futex wake-up.
+        lock.unlock();
+        auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+        while (queued_.load(std::memory_order_relaxed) == 0 && std::chrono::steady_clock::now() < until) {
+#if defined(__x86_64__) || defined(__i386__)
+          __builtin_ia32_pause();
+#endif
+        }
+        lock.lock();
+        while (jobs_.empty()) cv_.wait(lock);
         --idle_;
       }
       auto job = std::move(jobs_.front());
       jobs_.pop_front();
+      queued_.store(jobs_.size(), std::memory_order_relaxed);
       int queued = 0;
       if (!job->state.compare_exchange_strong(queued, 1)) continue;  // cancelled while queued
       lock.unlock();
@@ -86,6 +100,7 @@ class WorkerPool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<detail::ThreadJob>> jobs_;
+  std::atomic<std::size_t> queued_{0};  // jobs_.size(), readable without the lock by spinners
   std::size_t limit_ = 64;
   std::size_t workers_ = 0;
   std::size_t idle_ = 0;

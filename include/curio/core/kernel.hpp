@@ -117,6 +117,8 @@ class Kernel {
   detail::FdRegistration* registrations_ = nullptr;
   std::size_t io_registrations_ = 0;
   unsigned cycles_since_poll_ = 0;
+  std::size_t remote_waits_ = 0;  // tasks in a RemoteSignal wait (the kernel spins briefly for them)
+  std::int64_t last_remote_wait_ns_ = 0;
   std::shared_ptr<detail::RemoteInbox> inbox_;
   bool shut_down_ = false;
   bool running_ = false;
