@@ -32,7 +32,7 @@ class WorkerPool {
       cv_.notify_one();
     } else if (workers_ < limit_) {
       ++workers_;
-      std::thread([this] { work(); }).detach();
+      start_worker();
     }
   }
   void set_limit(std::size_t n) {
@@ -49,12 +49,16 @@ class WorkerPool {
   }
 
  private:
-  void work() {
-    // Workers take no asynchronous signals: those belong to the program's own threads (and to
-    // curio's signal layer).
-    sigset_t all;
+  // Workers take no asynchronous signals: those belong to the program's own threads (and to
+  // curio's signal layer). A worker starts with them blocked: it inherits the mask set here.
+  void start_worker() {
+    sigset_t all, old;
     sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    std::thread([this] { work(); }).detach();
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  void work() {
     std::unique_lock lock(mu_);
     for (;;) {
       if (jobs_.empty()) {
@@ -112,7 +116,7 @@ class WorkerPool {
     --workers_;
     if (!jobs_.empty() && idle_ < jobs_.size() && workers_ < limit_) {
       ++workers_;
-      std::thread([this] { work(); }).detach();
+      start_worker();
     }
   }
 };
