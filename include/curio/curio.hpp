@@ -3,7 +3,8 @@
 // WaitQueue. Sync: Event, Lock, RLock, Semaphore, BoundedSemaphore, Condition, Result, queues.
 // I/O: Socket, SocketAddress, SocketStream, FileStream. Network: open_connection, tcp_server...
 // Threads: run_in_thread, block_in_thread, spawn_thread/AWAIT, UniversalQueue, UniversalEvent,
-// UniversalResult.
+// UniversalResult. Processes: run_in_process, subprocess::{Popen, run, check_output}.
+// Signals: SignalQueue, SignalEvent.
 #pragma once
 
 #include "curio/core/cancellation.hpp"
@@ -32,3 +33,7 @@
 #include "curio/thread/spawn_thread.hpp"
 #include "curio/thread/universal_event.hpp"
 #include "curio/thread/universal_queue.hpp"
+
+#include "curio/process/run_in_process.hpp"
+#include "curio/process/subprocess.hpp"
+#include "curio/signal/signals.hpp"

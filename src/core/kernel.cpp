@@ -79,6 +79,7 @@ TaskState* Kernel::start_main(std::coroutine_handle<> root, detail::PromiseBase*
   running_ = true;
   TaskState* t = spawn(root, promise, false);
   t->result_ops = ops;
+  t->result_read = true;  // the main task's outcome reaches run()'s caller: no crash report
   t->add_ref();
   try {
     run_until_done(t);
@@ -227,7 +228,7 @@ void Kernel::task_terminated(TaskState* t) {
   timers_.disarm(&t->sleep_timer);
   t->cancel_pending = nullptr;
   const std::exception_ptr& error = t->promise->error;
-  if (error && !is_cancellation(error)) {
+  if (error && !is_cancellation(error) && !t->result_read) {  // curio: "crashes in other tasks"
     std::fprintf(stderr, "curio: Task Crash: task %llu '%.*s': %s\n", static_cast<unsigned long long>(t->id),
                  static_cast<int>(t->name().size()), t->name().data(), describe_exception(error).c_str());
   }

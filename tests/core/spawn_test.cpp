@@ -146,6 +146,13 @@ TEST(Spawn, CrashIsReportedOnStderrWithTheTaskName) {
   EXPECT_NE(err.find("boom"), std::string::npos) << err;
 }
 
+TEST(Spawn, MainTaskErrorIsRaisedByRunNotReportedAsACrash) {
+  CaptureStderr();
+  EXPECT_THROW(curio::run(fail_after(1ms)), Boom);
+  std::string err = GetCapturedStderr();
+  EXPECT_EQ(err.find("Task Crash"), std::string::npos) << err;
+}
+
 TEST(Spawn, FinishedTaskNeverJoinedIsReported) {
   CaptureStderr();
   auto main = []() -> Task<> {

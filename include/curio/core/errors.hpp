@@ -43,6 +43,9 @@ class CancelledError {
   std::optional<std::size_t> bytes_written;
   std::optional<std::size_t> bytes_read;
   std::optional<std::size_t> lines_read;
+  // Output a child process had written before subprocess communicate()/run() was interrupted.
+  std::optional<std::string> partial_stdout;
+  std::optional<std::string> partial_stderr;
 
  private:
   std::string message_;
