@@ -81,9 +81,13 @@ TEST(WorkersRunInThread, CallOnCancelRunsWhenARunningJobIsCancelled) {
   auto main = []() -> Task<> {
     auto stop = std::make_shared<std::atomic<bool>>(false);
     auto job = curio::spawn([stop]() -> Task<> {
-      co_await curio::run_in_thread(curio::CallOnCancel{[stop] { *stop = true; }}, [stop] {
+      // Named, not written inside the co_await: GCC 12 destroys by-value lambda captures twice
+      // when the lambda is a temporary in a co_await expression (docs/core.md).
+      curio::CallOnCancel hook([stop] { *stop = true; });
+      auto wait_for_stop = [stop] {
         while (!*stop) std::this_thread::sleep_for(1ms);
-      });
+      };
+      co_await curio::run_in_thread(std::move(hook), wait_for_stop);
     });
     co_await curio::sleep(50ms);
     co_await job.cancel();
@@ -99,7 +103,10 @@ TEST(WorkersRunInThread, AQueuedJobCancelledBeforeItStartsNeverRuns) {
     auto ran = std::make_shared<std::atomic<bool>>(false);
     auto first = curio::spawn([]() -> Task<> { co_await curio::run_in_thread(block_for, 300ms); });
     co_await curio::sleep(20ms);
-    auto second = curio::spawn([ran]() -> Task<> { co_await curio::run_in_thread([ran] { *ran = true; }); });
+    auto second = curio::spawn([ran]() -> Task<> {
+      auto mark = [ran] { *ran = true; };
+      co_await curio::run_in_thread(mark);
+    });
     co_await curio::sleep(20ms);
     co_await second.cancel();
     co_await first.join();

@@ -33,7 +33,12 @@ std::size_t worker_thread_count() noexcept;
 
 // Called on the task's kernel thread when run_in_thread is cancelled while the job runs (e.g.
 // to close the socket a blocking call waits on).
-struct CallOnCancel {
+// (A class with a constructor, not an aggregate: GCC 12 destroys a brace-initialized aggregate
+// temporary twice when it appears inside a co_await expression.)
+class CallOnCancel {
+ public:
+  template <class F>
+  explicit CallOnCancel(F f) : fn(std::move(f)) {}
   std::function<void()> fn;
 };
 
