@@ -161,6 +161,7 @@ void Kernel::poll_io(int timeout_ms) {
       continue;
     }
     std::uint32_t ev = events[i].events;
+    if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) reg->hangup = true;
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
       reg->readable = true;
       if (TaskState* t = std::exchange(reg->reader, nullptr)) reschedule(t);

@@ -17,6 +17,7 @@ void FdHandle::ensure_registered() {
   // A fresh registration knows nothing about readiness: the ADD of an edge-triggered fd reports
   // its current state at once, so start "not ready" and let that first event say otherwise.
   reg_->readable = false;
+  reg_->hangup = false;
   reg_->writable = false;
   Traps::io_register(*reg_);
 }

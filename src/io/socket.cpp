@@ -31,17 +31,21 @@ Socket::Socket(int family, int type, int protocol) {
   int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
   if (fd < 0) throw_system_error("socket");
   fd_ = detail::FdHandle(fd);
+  stream_ = (type & 0xf) == SOCK_STREAM;
 }
 
 Socket Socket::from_fd(int fd) {
   detail::make_nonblocking(fd);
-  return Socket(detail::FdHandle(fd));
+  int type = 0;
+  socklen_t len = sizeof type;
+  ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
+  return Socket(detail::FdHandle(fd), type == SOCK_STREAM);
 }
 
 std::pair<Socket, Socket> Socket::pair(int family, int type) {
   int fds[2];
   if (::socketpair(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) < 0) throw_system_error("socketpair");
-  return {Socket(detail::FdHandle(fds[0])), Socket(detail::FdHandle(fds[1]))};
+  return {Socket(detail::FdHandle(fds[0]), (type & 0xf) == SOCK_STREAM), Socket(detail::FdHandle(fds[1]), (type & 0xf) == SOCK_STREAM)};
 }
 
 void Socket::bind(const SocketAddress& address) {
@@ -88,7 +92,7 @@ Task<std::pair<Socket, SocketAddress>> Socket::accept() {
     int fd = ::accept4(fileno(), peer.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       peer.set_size(len);
-      co_return std::pair<Socket, SocketAddress>(Socket(detail::FdHandle(fd)), peer);
+      co_return std::pair<Socket, SocketAddress>(Socket(detail::FdHandle(fd), stream_), peer);
     }
     int err = errno;
     if (err == EINTR || err == ECONNABORTED) continue;
@@ -108,8 +112,13 @@ Task<> Socket::connect(SocketAddress address) {
 
 Task<std::size_t> Socket::recv_into(std::span<std::byte> buffer, int flags) {
   for (;;) {
+    if (!fd_.may_be_ready(IoDirection::Read)) co_await fd_.wait(IoDirection::Read);
     ssize_t n = ::recv(fileno(), buffer.data(), buffer.size(), flags);
-    if (n >= 0) co_return static_cast<std::size_t>(n);
+    if (n >= 0) {
+      if (stream_ && n > 0 && static_cast<std::size_t>(n) < buffer.size() && !(flags & MSG_PEEK))
+        fd_.drained(IoDirection::Read);
+      co_return static_cast<std::size_t>(n);
+    }
     int err = errno;
     if (err == EINTR) continue;
     if (!would_block(err)) throw_system_error("recv", err);
@@ -121,8 +130,13 @@ Task<std::string> Socket::recv(std::size_t maxsize, int flags) {
   std::span<char> buf = scratch();
   if (maxsize < buf.size()) buf = buf.first(maxsize);
   for (;;) {
+    if (!fd_.may_be_ready(IoDirection::Read)) co_await fd_.wait(IoDirection::Read);
     ssize_t n = ::recv(fileno(), buf.data(), buf.size(), flags);
-    if (n >= 0) co_return std::string(buf.data(), static_cast<std::size_t>(n));
+    if (n >= 0) {
+      if (stream_ && n > 0 && static_cast<std::size_t>(n) < buf.size() && !(flags & MSG_PEEK))
+        fd_.drained(IoDirection::Read);
+      co_return std::string(buf.data(), static_cast<std::size_t>(n));
+    }
     int err = errno;
     if (err == EINTR) continue;
     if (!would_block(err)) throw_system_error("recv", err);

@@ -53,9 +53,12 @@ std::string Stream::take(std::size_t n) {
 Task<std::size_t> Stream::fill() {
   std::span<char> buf = scratch();
   for (;;) {
+    if (!fd_->may_be_ready(IoDirection::Read)) co_await fd_->wait(IoDirection::Read);
     int fd = fd_->fd();
     ssize_t n = socket_ ? ::recv(fd, buf.data(), buf.size(), 0) : ::read(fd, buf.data(), buf.size());
     if (n > 0) {
+      // Streams here are stream sockets or pipes: a short read drained the buffer.
+      if (static_cast<std::size_t>(n) < buf.size()) fd_->drained(IoDirection::Read);
       buf_.append(buf.data(), static_cast<std::size_t>(n));
       co_return static_cast<std::size_t>(n);
     }

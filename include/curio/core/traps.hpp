@@ -45,6 +45,7 @@ struct FdRegistration {
   TaskState* writer = nullptr;
   bool readable = true;
   bool writable = true;
+  bool hangup = false;  // the poller saw EPOLLRDHUP/HUP/ERR: reads end in EOF or an error, never EAGAIN
   bool registered = false;
 };
 

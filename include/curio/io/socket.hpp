@@ -78,8 +78,9 @@ class Socket {
 
  private:
   friend class SocketStream;
-  explicit Socket(detail::FdHandle fd) noexcept : fd_(std::move(fd)) {}
+  Socket(detail::FdHandle fd, bool stream) noexcept : fd_(std::move(fd)), stream_(stream) {}
   detail::FdHandle fd_;
+  bool stream_ = false;  // SOCK_STREAM: a short read means the receive buffer was drained
 };
 
 }  // namespace curio

@@ -34,6 +34,19 @@ class FdHandle {
   // closed handle, ResourceBusy if another task already waits in that direction.
   Traps::IoAwaiter wait(IoDirection dir, bool after_would_block = true);
 
+  // Readiness bookkeeping that saves a system call. After a short read from a stream socket (or
+  // a short write) the kernel buffer was drained (filled) at that moment; until the poller
+  // reports a new edge, another attempt would only return EAGAIN. An edge-triggered epoll
+  // reports every new arrival, so waiting for that edge directly is safe.
+  void drained(IoDirection dir) noexcept {
+    // After a hang-up the next read returns EOF or an error, with no further edge to wait for.
+    if (reg_ && reg_->registered && !reg_->hangup) (dir == IoDirection::Read ? reg_->readable : reg_->writable) = false;
+  }
+  // False only when drained() said so and no edge has arrived since.
+  bool may_be_ready(IoDirection dir) const noexcept {
+    return !(reg_ && reg_->registered) || (dir == IoDirection::Read ? reg_->readable : reg_->writable);
+  }
+
   // Releases the registration, then closes. Idempotent; a task waiting on it gets EBADF.
   void close() noexcept;
   // Releases the registration and gives up ownership of the descriptor.
