@@ -4,7 +4,7 @@
 // I/O: Socket, SocketAddress, SocketStream, FileStream. Network: open_connection, tcp_server...
 // Threads: run_in_thread, block_in_thread, spawn_thread/AWAIT, UniversalQueue, UniversalEvent,
 // UniversalResult. Processes: run_in_process, subprocess::{Popen, run, check_output}.
-// Signals: SignalQueue, SignalEvent.
+// Signals: SignalQueue, SignalEvent. Files: aopen/AsyncFile.
 #pragma once
 
 #include "curio/core/cancellation.hpp"
@@ -37,3 +37,4 @@
 #include "curio/process/run_in_process.hpp"
 #include "curio/process/subprocess.hpp"
 #include "curio/signal/signals.hpp"
+#include "curio/file/async_file.hpp"

@@ -1,0 +1,118 @@
+// curio/file/async_file.hpp: aopen and AsyncFile (curio.file). Every operation that touches the
+// file runs on a worker thread through run_in_thread, so reading a slow disk, a FIFO or a
+// terminal never blocks the kernel. The file is a stdio FILE* (buffered reads and writes,
+// getline for lines); C++ strings are bytes, so text and binary modes behave alike.
+//
+//   curio::AsyncFile f = co_await curio::aopen("/tmp/data.txt", "w");
+//   co_await f.write("hello\n");
+//   co_await f.close();
+//
+// Operations of one file are serialized: concurrent tasks queue (FIFO, in the kernel) and each
+// operation runs alone, even across cancellation (an operation abandoned by a cancelled task
+// finishes in the background before the next one starts). Using a closed file raises
+// curio::RuntimeError. See docs/files.md.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <cstdio>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "curio/core/errors.hpp"
+#include "curio/core/task.hpp"
+
+namespace curio {
+
+class AsyncFile;
+
+// Opens path in a worker thread. mode as for fopen: "r", "w", "a", "x" (create, fails if the
+// file exists), each optionally with '+' (read and write) and 'b' (accepted, no effect). The
+// descriptor is close-on-exec. An invalid mode or a failed open raises SystemError naming the
+// path ("open '/x/y': No such file or directory"); error_number() is errno (EINVAL for a mode).
+Task<AsyncFile> aopen(std::string path, std::string mode = "r");
+
+namespace detail {
+struct AsyncFileImpl;
+}
+
+class AsyncFile {
+ public:
+  AsyncFile(AsyncFile&&) noexcept;
+  AsyncFile& operator=(AsyncFile&&) noexcept;
+  AsyncFile(const AsyncFile&) = delete;
+  AsyncFile& operator=(const AsyncFile&) = delete;
+  // Closes the file synchronously (an fclose on the calling thread, which flushes buffered
+  // writes, errors ignored) if close() was not awaited. If an abandoned operation still runs in
+  // a worker, the file is closed there when that operation ends instead: never a wait here.
+  ~AsyncFile();
+
+  // --- reading. Every read starts by clearing a previous end of file, so a FIFO or a growing
+  // file can be read again after "" was returned.
+  // n < 0: everything until end of file. n >= 0: up to n bytes, fewer only at end of file (it
+  // waits for n bytes on a FIFO, like Python's buffered read). "" at end of file.
+  Task<std::string> read(std::int64_t n = -1);
+  // read(-1).
+  Task<std::string> readall();
+  // One line including its '\n', or what remains at end of file; "" once at end of file.
+  Task<std::string> readline();
+  // Every remaining line.
+  Task<std::vector<std::string>> readlines();
+  // Line iteration, as on streams: while (auto line = co_await f.next_line()) { ... }
+  // (std::nullopt at end of file).
+  Task<std::optional<std::string>> next_line();
+
+  // --- writing (buffered by stdio: flush() or close() makes it visible to others).
+  // Writes all of data; returns its size. data is copied before the call suspends.
+  Task<std::size_t> write(std::string_view data);
+  // Writes the concatenation of lines (no newlines added), in one operation: another task's
+  // write never lands between two of them.
+  template <std::ranges::input_range R>
+    requires std::convertible_to<std::ranges::range_reference_t<R>, std::string_view>
+  Task<> writelines(const R& lines) {
+    std::string joined;
+    for (auto&& line : lines) joined.append(std::string_view(line));
+    return write_joined(std::move(joined));
+  }
+  // writelines({"a\n", "b\n"}): a plain forwarding function (GCC 12 rejects a braced list
+  // passed straight to a coroutine).
+  Task<> writelines(std::initializer_list<std::string_view> lines) {
+    return writelines(std::vector<std::string_view>(lines));
+  }
+
+  // --- position and size.
+  // Moves to offset relative to whence (SEEK_SET, SEEK_CUR, SEEK_END); returns the new position.
+  Task<std::int64_t> seek(std::int64_t offset, int whence = SEEK_SET);
+  Task<std::int64_t> tell();
+  // Resizes the file to size (default: the current position), flushing first; the position does
+  // not move. Returns the new size.
+  Task<std::int64_t> truncate(std::optional<std::int64_t> size = std::nullopt);
+  Task<> flush();
+
+  // Flushes and closes the file (in a worker). Closing twice is a no-op. The file counts as
+  // closed as soon as close() is called: if the call is cancelled, the descriptor is still
+  // closed (by the running job, or when the last pending operation ends).
+  Task<> close();
+
+  // --- no I/O (these run on the calling thread).
+  // The descriptor (RuntimeError once closed).
+  int fileno() const;
+  bool closed() const noexcept;
+  const std::string& name() const noexcept;  // the path given to aopen
+  const std::string& mode() const noexcept;  // the mode given to aopen
+
+ private:
+  friend Task<AsyncFile> aopen(std::string path, std::string mode);
+  explicit AsyncFile(std::unique_ptr<detail::AsyncFileImpl> impl) noexcept;
+  Task<std::size_t> write_owned(std::string data);
+  Task<> write_joined(std::string data);
+
+  std::unique_ptr<detail::AsyncFileImpl> impl_;  // null when moved from
+};
+
+}  // namespace curio
