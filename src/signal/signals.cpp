@@ -82,10 +82,12 @@ class SignalDispatcher {
     for (;;) {
       pollfd p{fd_, POLLIN, 0};
       if (::poll(&p, 1, -1) < 0) continue;
+      // Read under the mutex (the descriptor is non-blocking): install/remove change the
+      // signalfd's mask under it too.
+      std::lock_guard lock(mu_);
       signalfd_siginfo info;
       while (::read(fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
         int s = static_cast<int>(info.ssi_signo);
-        std::lock_guard lock(mu_);
         for (detail::SignalWatch* w : watchers_[s]) {
           if (w->queue) w->queue->try_put(int(s));
           if (w->event) w->event->set();
