@@ -39,13 +39,7 @@ class UniversalEvent {
       w.signal = std::make_shared<detail::RemoteSignal>();
       waiters_.push(&w);
     }
-    try {
-      co_await detail::remote_wait(w.signal);
-    } catch (...) {
-      std::lock_guard lock(mu_);
-      if (!w.done) waiters_.remove(&w);
-      throw;
-    }
+    co_await detail::await_wake(mu_, waiters_, w);
   }
   // In a thread: blocks until set.
   void wait_sync() {
@@ -97,15 +91,7 @@ class UniversalResult {
         waiters_.push(&w);
       }
     }
-    if (w.signal) {
-      try {
-        co_await detail::remote_wait(w.signal);
-      } catch (...) {
-        std::lock_guard lock(mu_);
-        if (!w.done) waiters_.remove(&w);
-        throw;
-      }
-    }
+    if (w.signal) co_await detail::await_wake(mu_, waiters_, w);
     std::lock_guard lock(mu_);
     if (error_) std::rethrow_exception(error_);
     if constexpr (!std::is_void_v<T>) co_return *value_;

@@ -67,13 +67,8 @@ class UniversalQueue {
       w.signal = std::make_shared<detail::RemoteSignal>();
       putters_.push(&w);
     }
-    try {
-      co_await detail::remote_wait(w.signal);
-    } catch (...) {
-      std::lock_guard lock(mu_);
-      if (!w.done) putters_.remove(&w);  // not inserted: the put did not happen
-      throw;
-    }
+    co_await detail::await_wake(mu_, putters_, w);  // cancelled first: not inserted, no put
+    std::lock_guard lock(mu_);
     if (w.error) std::rethrow_exception(w.error);
   }
   Task<> join() {
@@ -85,13 +80,7 @@ class UniversalQueue {
       w.signal = std::make_shared<detail::RemoteSignal>();
       joiners_.push(&w);
     }
-    try {
-      co_await detail::remote_wait(w.signal);
-    } catch (...) {
-      std::lock_guard lock(mu_);
-      if (!w.done) joiners_.remove(&w);
-      throw;
-    }
+    co_await detail::await_wake(mu_, joiners_, w);
   }
 
   // --- threads (never call these from a task: they would block the kernel) ---

@@ -65,6 +65,18 @@ inline void wait_in_thread(std::unique_lock<std::mutex>& lock, UniversalWaiter& 
   w.cv.wait(lock, [&] { return w.done; });
 }
 
+// The task side of a wait that the caller registered in list (under mu, with w.signal set):
+// waits for the wake; a cancellation or timeout that comes first takes w out of the list.
+inline Task<> await_wake(std::mutex& mu, WaiterList& list, UniversalWaiter& w) {
+  try {
+    co_await remote_wait(w.signal);
+  } catch (...) {
+    std::lock_guard lock(mu);
+    if (!w.done) list.remove(&w);
+    throw;
+  }
+}
+
 inline void require_task_context(const char* what) {
   if (!Kernel::current()) throw AsyncOnlyError(std::string("curio: ") + what + " must be awaited inside a curio task");
 }
