@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "curio/core/traps.hpp"
 
@@ -26,6 +27,14 @@ class WaitQueue {
   // Suspends the current task at the back of the queue until woken. `state` is what
   // introspection shows while it waits. Raises a pending cancellation instead of waiting.
   auto wait(TaskStatus state = TaskStatus::Wait) noexcept { return detail::Traps::WaitListAwaiter(&list_, state); }
+
+  // A primitive's own awaiter, derived from the wait-list awaiter and constructible from
+  // (detail::WaitList*, TaskStatus, args...), built in place: returned as a prvalue it is never
+  // copied (an aggregate holding a copy of wait()'s awaiter is, which costs on the fast path).
+  template <class Derived, class... A>
+  Derived wait_as(TaskStatus state, A&&... args) {
+    return Derived(&list_, state, std::forward<A>(args)...);
+  }
 
   // The same, carrying a hand-off slot: whoever wakes this waiter with wake_first<P>() gets
   // the pointer back and can put something in it (an item, ownership) before it runs.

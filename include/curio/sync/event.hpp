@@ -21,9 +21,10 @@ class Event {
   auto wait() noexcept {
     struct Awaiter : detail::Traps::WaitListAwaiter {
       Event* event;
+      Awaiter(detail::WaitList* l, TaskStatus s, Event* e) noexcept : WaitListAwaiter(l, s), event(e) {}
       bool await_ready() const noexcept { return event->set_; }
     };
-    return Awaiter{waiters_.wait(TaskStatus::EventWait), this};
+    return waiters_.wait_as<Awaiter>(TaskStatus::EventWait, this);
   }
 
   std::size_t waiting() const noexcept { return waiters_.size(); }

@@ -19,6 +19,7 @@ class Lock {
   auto acquire() noexcept {
     struct Awaiter : detail::Traps::WaitListAwaiter {
       Lock* lock;
+      Awaiter(detail::WaitList* l, TaskStatus s, Lock* k) noexcept : WaitListAwaiter(l, s), lock(k) {}
       bool await_ready() const {
         if (lock->locked_ || !lock->waiters_.empty()) return false;
         lock->locked_ = true;
@@ -26,7 +27,7 @@ class Lock {
         return true;
       }
     };
-    return Awaiter{waiters_.wait(TaskStatus::LockAcquire), this};
+    return waiters_.wait_as<Awaiter>(TaskStatus::LockAcquire, this);
   }
   // acquire(), returning a Held<Lock> that releases the lock when it goes out of scope.
   auto scoped() noexcept { return detail::HoldAwaiter<Lock, decltype(acquire())>{this, acquire()}; }
@@ -68,6 +69,7 @@ class RLock {
   auto acquire() noexcept {
     struct Awaiter : detail::Traps::WaitListAwaiter {
       RLock* lock;
+      Awaiter(detail::WaitList* l, TaskStatus s, RLock* k) noexcept : WaitListAwaiter(l, s), lock(k) {}
       bool await_ready() const {
         std::uint64_t me = detail::Traps::current()->id;
         if (lock->owner_ == me) {
@@ -80,7 +82,7 @@ class RLock {
         return true;
       }
     };
-    return Awaiter{waiters_.wait(TaskStatus::LockAcquire), this};
+    return waiters_.wait_as<Awaiter>(TaskStatus::LockAcquire, this);
   }
   auto scoped() noexcept { return detail::HoldAwaiter<RLock, decltype(acquire())>{this, acquire()}; }
 

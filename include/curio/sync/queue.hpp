@@ -105,6 +105,7 @@ class BasicQueue {
     struct Awaiter : detail::Traps::WaitListAwaiter {
       BasicQueue* q;
       std::optional<T> slot;
+      Awaiter(detail::WaitList* l, TaskStatus s, BasicQueue* queue) noexcept : WaitListAwaiter(l, s), q(queue) {}
       bool await_ready() {
         if (q->getters_.empty() && q->store_.size() != 0) {
           slot.emplace(q->take());
@@ -122,7 +123,7 @@ class BasicQueue {
         return std::move(*slot);
       }
     };
-    return Awaiter{getters_.wait(TaskStatus::QueueGet), this, std::nullopt};
+    return getters_.template wait_as<Awaiter>(TaskStatus::QueueGet, this);
   }
 
   // co_await q.put(item);  Waits while the queue is full. If it raises (cancelled, timed out,
@@ -131,6 +132,8 @@ class BasicQueue {
     struct Awaiter : detail::Traps::WaitListAwaiter {
       BasicQueue* q;
       std::optional<T> item;
+      Awaiter(detail::WaitList* l, TaskStatus s, BasicQueue* queue, T&& v)
+          noexcept(std::is_nothrow_move_constructible_v<T>) : WaitListAwaiter(l, s), q(queue), item(std::move(v)) {}
       bool await_ready() {
         if (q->closed_) throw QueueClosed("curio: put on a closed queue");
         if (!q->putters_.empty() || q->full()) return false;
@@ -143,7 +146,7 @@ class BasicQueue {
       }
       void await_resume() { WaitListAwaiter::await_resume(); }
     };
-    return Awaiter{putters_.wait(TaskStatus::QueuePut), this, std::optional<T>(std::move(item))};
+    return putters_.template wait_as<Awaiter>(TaskStatus::QueuePut, this, std::move(item));
   }
 
   // Non-blocking forms. try_get returns nothing if no item is available now; try_put returns
@@ -172,9 +175,10 @@ class BasicQueue {
   auto join() noexcept {
     struct Awaiter : detail::Traps::WaitListAwaiter {
       BasicQueue* q;
+      Awaiter(detail::WaitList* l, TaskStatus s, BasicQueue* queue) noexcept : WaitListAwaiter(l, s), q(queue) {}
       bool await_ready() const noexcept { return q->unfinished_ == 0; }
     };
-    return Awaiter{joiners_.wait(TaskStatus::QueueJoin), this};
+    return joiners_.template wait_as<Awaiter>(TaskStatus::QueueJoin, this);
   }
 
   // Closes the queue: waiting putters fail with QueueClosed (their items are not added), and so

@@ -41,9 +41,10 @@ class Result {
   auto wait() noexcept {
     struct Awaiter : detail::Traps::WaitListAwaiter {
       const Result* result;
+      Awaiter(detail::WaitList* l, TaskStatus s, const Result* r) noexcept : WaitListAwaiter(l, s), result(r) {}
       bool await_ready() const noexcept { return result->is_set(); }
     };
-    return Awaiter{waiters_.wait(TaskStatus::EventWait), this};
+    return waiters_.wait_as<Awaiter>(TaskStatus::EventWait, this);
   }
 
   // Waits, then returns a copy of the value (or void) or rethrows the stored exception. Several

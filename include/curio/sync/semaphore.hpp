@@ -20,13 +20,14 @@ class Semaphore {
   auto acquire() noexcept {
     struct Awaiter : detail::Traps::WaitListAwaiter {
       Semaphore* sem;
+      Awaiter(detail::WaitList* l, TaskStatus s, Semaphore* m) noexcept : WaitListAwaiter(l, s), sem(m) {}
       bool await_ready() const noexcept {
         if (sem->value_ == 0 || !sem->waiters_.empty()) return false;
         --sem->value_;
         return true;
       }
     };
-    return Awaiter{waiters_.wait(TaskStatus::SemaAcquire), this};
+    return waiters_.wait_as<Awaiter>(TaskStatus::SemaAcquire, this);
   }
   auto scoped() noexcept { return detail::HoldAwaiter<Semaphore, decltype(acquire())>{this, acquire()}; }
 
