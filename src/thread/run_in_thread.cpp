@@ -79,12 +79,13 @@ class WorkerPool {
       auto job = std::move(jobs_.front());
       jobs_.pop_front();
       queued_.store(jobs_.size(), std::memory_order_relaxed);
-      int queued = 0;
-      if (!job->state.compare_exchange_strong(queued, 1)) continue;  // cancelled while queued
+      int queued = detail::ThreadJob::kQueued;
+      if (!job->state.compare_exchange_strong(queued, detail::ThreadJob::kRunning)) continue;  // abandoned
       lock.unlock();
       job->run();
       job->run = nullptr;  // drop captures here, on the worker
-      bool retired = job->state.load() == 2;
+      int running = detail::ThreadJob::kRunning;
+      bool retired = !job->state.compare_exchange_strong(running, detail::ThreadJob::kFinished);
       job->done->set();
       job.reset();
       lock.lock();
@@ -99,7 +100,6 @@ class WorkerPool {
       }
     }
   }
-  friend void detail::cancel_thread_job(detail::ThreadJob&) noexcept;
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -136,14 +136,15 @@ namespace detail {
 
 void submit_thread_job(std::shared_ptr<ThreadJob> job) { pool().submit(std::move(job)); }
 
-void cancel_thread_job(ThreadJob& job) noexcept {
-  int running = 1;
-  if (job.state.compare_exchange_strong(running, 2)) {
-    pool().retire_one();
-    return;
+int cancel_thread_job(ThreadJob& job) noexcept {
+  int s = job.state.load();
+  // One compare-exchange loop, so the worker cannot start or finish the job between a check and
+  // the change: the state it was in when abandoned is exact.
+  while ((s == ThreadJob::kQueued || s == ThreadJob::kRunning) &&
+         !job.state.compare_exchange_weak(s, ThreadJob::kAbandoned)) {
   }
-  int queued = 0;
-  job.state.compare_exchange_strong(queued, 2);  // still queued: it will be skipped
+  if (s == ThreadJob::kRunning) pool().retire_one();  // its worker leaves when the job returns
+  return s;
 }
 
 class BlockGate {

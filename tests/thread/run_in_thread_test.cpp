@@ -174,3 +174,17 @@ TEST(WorkersBlockInThread, DifferentCallablesRunConcurrently) {
   };
   EXPECT_LT(curio::run(main()), 0.39);  // sequential would be 0.4 s
 }
+
+TEST(WorkersRunInThread, TimeoutsRacingJobCompletionKeepThePoolCountRight) {
+  // A timeout about as long as the job often fires after the job finished but before its task
+  // saw the result; that must not retire a worker that stays in the pool.
+  auto main = []() -> Task<std::size_t> {
+    auto job = [] { std::this_thread::sleep_for(900us); };
+    for (int i = 0; i < 1000; ++i) co_await curio::ignore_after(1ms, curio::run_in_thread(job));
+    co_await curio::run_in_thread(job);  // the pool still takes work
+    co_return curio::worker_thread_count();
+  };
+  std::size_t workers = curio::run(main());
+  EXPECT_GE(workers, 1u);
+  EXPECT_LE(workers, curio::worker_thread_limit());
+}

@@ -44,16 +44,19 @@ class CallOnCancel {
 
 namespace detail {
 
-// One job for the pool: run() on a worker, then done->set(). state: 0 queued, 1 running,
-// 2 cancelled (a cancelled queued job is skipped; a cancelled running job retires its worker).
+// One job for the pool: run() on a worker, then done->set(). Its state only moves forward:
+// kQueued -> kRunning -> kFinished, or kQueued/kRunning -> kAbandoned when its task is cancelled
+// (an abandoned queued job is skipped; an abandoned running job retires its worker).
 struct ThreadJob {
   std::function<void()> run;
   std::shared_ptr<RemoteSignal> done = std::make_shared<RemoteSignal>();
-  std::atomic<int> state{0};
+  std::atomic<int> state{kQueued};
+  static constexpr int kQueued = 0, kRunning = 1, kAbandoned = 2, kFinished = 3;
 };
 void submit_thread_job(std::shared_ptr<ThreadJob> job);
-// The task side of a cancelled job: claims it so a queued job never runs.
-void cancel_thread_job(ThreadJob& job) noexcept;
+// The task side of a cancelled job: abandons it if it has not finished (a queued job then never
+// runs). Returns the state it was in.
+int cancel_thread_job(ThreadJob& job) noexcept;
 
 template <class R>
 using ThreadResult = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
@@ -84,9 +87,7 @@ Task<std::invoke_result_t<F, A...>> run_in_thread_impl(std::function<void()> on_
   try {
     co_await remote_wait(job->done);
   } catch (...) {
-    bool was_running = job->state.load() == 1;
-    cancel_thread_job(*job);
-    if (was_running && on_cancel) on_cancel();
+    if (cancel_thread_job(*job) == ThreadJob::kRunning && on_cancel) on_cancel();
     throw;
   }
   if (outcome->error) std::rethrow_exception(outcome->error);
