@@ -161,7 +161,7 @@ void Kernel::poll_io(int timeout_ms) {
       continue;
     }
     std::uint32_t ev = events[i].events;
-    if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) reg->hangup = true;
+    if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)) reg->hangup = true;
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
       reg->readable = true;
       if (TaskState* t = std::exchange(reg->reader, nullptr)) reschedule(t);
@@ -280,7 +280,7 @@ void Kernel::unset_timeout(TaskState* t, std::int64_t prior) {
 
 void Kernel::io_register(detail::FdRegistration& reg) {
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
   ev.data.ptr = &reg;
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, reg.fd, &ev) < 0) throw_system_error("epoll_ctl(ADD)");
   reg.kernel = this;

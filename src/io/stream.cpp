@@ -3,6 +3,7 @@
 #include "curio/io/stream.hpp"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -26,7 +27,7 @@ bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK;
 }  // namespace
 
 Stream::Stream(Stream&& o) noexcept
-    : fd_(o.fd_), socket_(o.socket_), eof_(o.eof_), buf_(std::move(o.buf_)), pos_(o.pos_), scanned_(o.scanned_) {
+    : fd_(o.fd_), socket_(o.socket_), drain_hint_(o.drain_hint_), eof_(o.eof_), buf_(std::move(o.buf_)), pos_(o.pos_), scanned_(o.scanned_) {
   o.pos_ = o.scanned_ = 0;
   o.buf_.clear();
 }
@@ -57,8 +58,7 @@ Task<std::size_t> Stream::fill() {
     int fd = fd_->fd();
     ssize_t n = socket_ ? ::recv(fd, buf.data(), buf.size(), 0) : ::read(fd, buf.data(), buf.size());
     if (n > 0) {
-      // Streams here are stream sockets or pipes: a short read drained the buffer.
-      if (static_cast<std::size_t>(n) < buf.size()) fd_->drained(IoDirection::Read);
+      if (drain_hint_ && static_cast<std::size_t>(n) < buf.size()) fd_->drained(IoDirection::Read);
       buf_.append(buf.data(), static_cast<std::size_t>(n));
       co_return static_cast<std::size_t>(n);
     }
@@ -203,7 +203,14 @@ Task<> Stream::writelines(std::vector<std::string_view> lines) {
   }
 }
 
-FileStream::FileStream(int fd) : Stream(nullptr, false), handle_(fd) {
+namespace {
+bool is_fifo(int fd) noexcept {
+  struct stat st;
+  return ::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+}  // namespace
+
+FileStream::FileStream(int fd) : Stream(nullptr, false, is_fifo(fd)), handle_(fd) {
   fd_ = &handle_;
   static std::once_flag ignore_sigpipe;
   std::call_once(ignore_sigpipe, [] {

@@ -484,3 +484,47 @@ TEST(FileStream, WriterWaitingOnAFullPipeGetsEpipeWhenTheReaderCloses) {
   };
   curio::run(main());
 }
+
+// A short read proves a drained buffer only for stream sockets and pipes: a terminal returns
+// one line per read, and TCP urgent data stops a read at its mark. Bounded by 2 s timeouts.
+TEST(Stream, ReadlineOverATerminalReturnsEveryLineTypedAhead) {
+  auto main = []() -> Task<std::vector<std::string>> {
+    int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+    ::grantpt(master);
+    ::unlockpt(master);
+    curio::FileStream in(::open(::ptsname(master), O_RDWR | O_NOCTTY));
+    auto writer = curio::spawn([&]() -> Task<> {
+      co_await curio::sleep(50ms);  // the reader is already waiting (registered with the poller)
+      EXPECT_EQ(::write(master, "one\ntwo\n", 8), 8);
+    });
+    std::vector<std::string> lines;
+    lines.push_back(co_await curio::timeout_after(2s, in.readline()));
+    lines.push_back(co_await curio::timeout_after(2s, in.readline()));
+    co_await writer.join();
+    ::close(master);
+    co_return lines;
+  };
+  EXPECT_EQ(curio::run(main()), (std::vector<std::string>{"one\n", "two\n"}));
+}
+
+TEST(Stream, TcpUrgentDataDoesNotStallReadline) {
+  auto main = []() -> Task<std::string> {
+    curio::Socket listener(AF_INET, SOCK_STREAM);
+    listener.bind(curio::SocketAddress::ipv4("127.0.0.1", 0));
+    listener.listen(1);
+    curio::Socket client(AF_INET, SOCK_STREAM);
+    co_await client.connect(listener.getsockname());
+    auto [server, peer] = co_await listener.accept();
+    curio::SocketStream s(server);
+    auto writer = curio::spawn([&]() -> Task<> {
+      co_await curio::sleep(50ms);
+      ::send(client.fileno(), "abc", 3, MSG_MORE);
+      ::send(client.fileno(), "X", 1, MSG_OOB);
+      ::send(client.fileno(), "def\n", 4, 0);
+    });
+    std::string line = co_await curio::timeout_after(2s, s.readline());
+    co_await writer.join();
+    co_return line;
+  };
+  EXPECT_EQ(curio::run(main()), "abcdef\n");
+}

@@ -45,7 +45,9 @@ struct FdRegistration {
   TaskState* writer = nullptr;
   bool readable = true;
   bool writable = true;
-  bool hangup = false;  // the poller saw EPOLLRDHUP/HUP/ERR: reads end in EOF or an error, never EAGAIN
+  // The poller saw a hang-up, an error or TCP urgent data: a short read no longer proves the
+  // receive buffer was drained (EOF, the error or the data past the urgent mark are still there).
+  bool hangup = false;
   bool registered = false;
 };
 

@@ -76,7 +76,10 @@ class Stream {
   bool at_eof() const noexcept { return eof_ && buffered() == 0; }
 
  protected:
-  Stream(detail::FdHandle* fd, bool socket) noexcept : fd_(fd), socket_(socket) {}
+  // drain_hint: a short read proves the buffer drained (stream sockets and FIFOs; not
+  // terminals, which return a line per read, nor packet sockets).
+  Stream(detail::FdHandle* fd, bool socket, bool drain_hint) noexcept
+      : fd_(fd), socket_(socket), drain_hint_(drain_hint) {}
   Stream(Stream&& o) noexcept;
   ~Stream() = default;
   detail::FdHandle* fd_;
@@ -88,6 +91,7 @@ class Stream {
   void compact() noexcept;
 
   bool socket_;
+  bool drain_hint_;
   bool eof_ = false;
   std::string buf_;        // allocated only once data arrives: an idle stream holds nothing
   std::size_t pos_ = 0;    // start of unread data in buf_
@@ -97,9 +101,9 @@ class Stream {
 // A stream over a socket. as_stream() borrows the socket; the constructor from Socket&& owns it.
 class SocketStream : public Stream {
  public:
-  explicit SocketStream(Socket& socket) noexcept : Stream(&socket.fd_, true), socket_(&socket) {}
+  explicit SocketStream(Socket& socket) noexcept : Stream(&socket.fd_, true, socket.stream_), socket_(&socket) {}
   explicit SocketStream(Socket&& socket) noexcept
-      : Stream(nullptr, true), owned_(std::move(socket)), socket_(&owned_) {
+      : Stream(nullptr, true, socket.stream_), owned_(std::move(socket)), socket_(&owned_) {
     fd_ = &owned_.fd_;
   }
   SocketStream(SocketStream&&) = delete;
