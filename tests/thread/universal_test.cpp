@@ -216,3 +216,32 @@ TEST(UniversalResult, ExceptionReachesAThread) {
   t.join();
   EXPECT_THROW(r.set_value(1), curio::RuntimeError);
 }
+
+TEST(UniversalQueue, PutAdmittedAsItIsCancelledReportsSuccessThenTheCancellation) {
+  // try_get admits the waiting putter (its item goes in) and posts its wake-up; the cancel comes
+  // before the kernel delivers that wake-up. The put happened, so it must not raise: the
+  // cancellation arrives at the putter's next blocking call instead. (Found in review.)
+  auto main = []() -> Task<> {
+    curio::UniversalQueue<int> q(1);
+    co_await q.put(1);
+    bool put_returned = false, cancelled_after = false;
+    auto putter = curio::spawn([&]() -> Task<> {
+      co_await q.put(2);
+      put_returned = true;
+      try {
+        co_await curio::sleep(0s);
+      } catch (const curio::TaskCancelled&) {
+        cancelled_after = true;
+        throw;
+      }
+    });
+    co_await curio::sleep(0s);
+    EXPECT_EQ(q.try_get(), std::optional<int>(1));
+    co_await putter.cancel();
+    EXPECT_TRUE(put_returned);
+    EXPECT_TRUE(cancelled_after);
+    EXPECT_EQ(q.try_get(), std::optional<int>(2));  // exactly once
+    EXPECT_TRUE(q.empty());
+  };
+  curio::run(main());
+}

@@ -156,6 +156,23 @@ struct Traps {
     return n;
   }
 
+  // A wait raised a cancellation (or timeout) although what it waited for had already happened
+  // (another thread completed it at the same moment): the operation stands, so the wait returns
+  // normally and the cancellation is delivered again at the task's next blocking point (a
+  // timeout is dropped if its block ends first, as for any pending timeout).
+  static void defer_cancellation(TaskState* t, std::exception_ptr e) noexcept {
+    if (t->cancel_pending) return;
+    bool timeout = false;
+    try {
+      std::rethrow_exception(e);
+    } catch (const TaskTimeout&) {
+      timeout = true;
+    } catch (...) {
+    }
+    t->cancel_pending = std::move(e);
+    t->pending_is_timeout = timeout;
+  }
+
   // Kernel side of a RemoteSignal: the task to wake, if it still waits (and detaches it).
   static TaskState* take_remote_waiter(RemoteSignal& signal) noexcept;
 

@@ -67,9 +67,22 @@ class UniversalQueue {
       w.signal = std::make_shared<detail::RemoteSignal>();
       putters_.push(&w);
     }
-    co_await detail::await_wake(mu_, putters_, w);  // cancelled first: not inserted, no put
-    std::lock_guard lock(mu_);
-    if (w.error) std::rethrow_exception(w.error);
+    std::exception_ptr cancelled;
+    try {
+      co_await detail::remote_wait(w.signal);
+    } catch (...) {
+      cancelled = std::current_exception();
+    }
+    std::unique_lock lock(mu_);
+    if (cancelled && !w.done) {
+      putters_.remove(&w);  // cancelled first: nothing was inserted
+      std::rethrow_exception(cancelled);
+    }
+    if (w.error) std::rethrow_exception(w.error);  // closed while waiting
+    lock.unlock();
+    // A thread admitted the item as the cancellation came: the put happened, so report success
+    // and let the cancellation reach the task at its next blocking point.
+    if (cancelled) detail::Traps::defer_cancellation(detail::Traps::current(), cancelled);
   }
   Task<> join() {
     detail::require_task_context("UniversalQueue::join");
