@@ -40,16 +40,20 @@ class SignalDispatcher {
       if (s <= 0 || s >= NSIG || s == SIGKILL || s == SIGSTOP)
         throw RuntimeError("curio: signal " + std::to_string(s) + " cannot be watched");
     }
+    w->thread = pthread_self();
     for (int s : w->signos) {
-      auto& list = watchers_[s];
-      if (list.empty()) {
-        // First watcher of s: block it here (remembering whether it already was) and add it
-        // to the signalfd's mask.
+      // Block s in this thread (each installing thread, not only the first: a thread that
+      // left it unblocked would take it the default way), remembering whether it already was.
+      auto& b = blocks_[{w->thread, s}];
+      if (b.watches++ == 0) {
         sigset_t one, old;
         sigemptyset(&one);
         sigaddset(&one, s);
         pthread_sigmask(SIG_BLOCK, &one, &old);
-        was_blocked_[s] = sigismember(&old, s) == 1;
+        b.was_blocked = sigismember(&old, s) == 1;
+      }
+      auto& list = watchers_[s];
+      if (list.empty()) {
         sigaddset(&mask_, s);
         ::signalfd(fd_, &mask_, 0);
       }
@@ -62,18 +66,27 @@ class SignalDispatcher {
     for (int s : w->signos) {
       auto& list = watchers_[s];
       list.erase(std::remove(list.begin(), list.end(), w), list.end());
-      if (!list.empty()) continue;
-      sigdelset(&mask_, s);
-      ::signalfd(fd_, &mask_, 0);
+      if (list.empty()) {
+        sigdelset(&mask_, s);
+        ::signalfd(fd_, &mask_, 0);
+      }
+      auto it = blocks_.find({w->thread, s});
+      if (it == blocks_.end() || --it->second.watches > 0) continue;
+      bool restore = !it->second.was_blocked;
+      blocks_.erase(it);
+      // A thread's mask can only be changed by that thread: removed elsewhere, it stays blocked.
+      if (!restore || !pthread_equal(w->thread, pthread_self())) continue;
       sigset_t one;
       sigemptyset(&one);
       sigaddset(&one, s);
-      // Consume an instance still pending, so unblocking does not deliver it the default way
-      // (which for SIGTERM or SIGINT would end the process).
-      timespec zero{0, 0};
-      while (::sigtimedwait(&one, nullptr, &zero) == s) {
+      if (list.empty()) {
+        // Consume an instance still pending, so unblocking does not deliver it the default way
+        // (which for SIGTERM or SIGINT would end the process).
+        timespec zero{0, 0};
+        while (::sigtimedwait(&one, nullptr, &zero) == s) {
+        }
       }
-      if (!was_blocked_[s]) pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+      pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
     }
   }
 
@@ -100,7 +113,11 @@ class SignalDispatcher {
   sigset_t mask_;
   int fd_ = -1;
   std::map<int, std::vector<detail::SignalWatch*>> watchers_;
-  std::map<int, bool> was_blocked_;
+  struct Block {
+    int watches = 0;           // watches installed by that thread for that signal
+    bool was_blocked = false;  // blocked there before the first of them
+  };
+  std::map<std::pair<pthread_t, int>, Block> blocks_;
 };
 
 SignalDispatcher& dispatcher() {

@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "core/test_support.hpp"
 #include "curio/signal/signals.hpp"
 
@@ -86,4 +88,21 @@ TEST(SignalEvent, IsSetWhenTheSignalArrives) {
     co_return ev.is_set();
   };
   EXPECT_TRUE(curio::run(main()));
+}
+
+TEST(SignalQueue, EveryInstallingThreadBlocksTheSignal) {
+  // A second watcher in another thread, which had the signal unblocked, must block it there
+  // too, or the signal could be delivered to that thread the default way. (Found in review.)
+  curio::SignalQueue main_watch{SIGUSR1};
+  std::thread other([] {
+    sigset_t none;
+    sigemptyset(&none);
+    pthread_sigmask(SIG_SETMASK, &none, nullptr);  // as a thread started before any watcher
+    curio::SignalQueue watch{SIGUSR1};
+    EXPECT_TRUE(blocked_here(SIGUSR1));
+    ::kill(::getpid(), SIGUSR1);
+    EXPECT_EQ(watch.get_sync(), SIGUSR1);
+  });
+  other.join();
+  EXPECT_TRUE(blocked_here(SIGUSR1));  // still watched here
 }

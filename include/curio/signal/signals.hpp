@@ -9,7 +9,12 @@
 // calling thread, and curio's own threads (the dispatcher, run_in_thread workers) block all
 // signals. Threads the program starts itself inherit the mask of the thread that starts them:
 // create the SignalQueue/SignalEvent (or call block_signals) before starting threads.
+// Only process-directed signals are seen (kill(pid), Ctrl-C, a terminal hang-up); a signal aimed
+// at one thread (raise(), pthread_kill) stays pending on that thread. Destroy a watcher on the
+// thread that created it: only there can its signal mask be restored.
 #pragma once
+
+#include <pthread.h>
 
 #include <initializer_list>
 #include <optional>
@@ -28,6 +33,7 @@ void block_signals(std::initializer_list<int> signos);
 namespace detail {
 struct SignalWatch {
   std::vector<int> signos;
+  pthread_t thread{};  // the installing thread, whose signal mask it changed
   UniversalQueue<int>* queue = nullptr;
   UniversalEvent* event = nullptr;
 };
