@@ -18,6 +18,18 @@ namespace {
 
 bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK; }
 
+// accept(2) on Linux reports network errors already pending on the new connection, and
+// firewall refusals; the listener is fine and the man page says to retry like EAGAIN.
+bool accept_should_retry(int err) noexcept {
+  switch (err) {
+    case EINTR: case ECONNABORTED: case ENETDOWN: case EPROTO: case ENOPROTOOPT: case EHOSTDOWN:
+    case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH: case EPERM:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Reads land here first, so a task waiting for data pins no buffer of its own; only what
 // arrived is copied out. Safe: nothing suspends between the read and the copy.
 std::span<char> scratch() noexcept {
@@ -95,7 +107,7 @@ Task<std::pair<Socket, SocketAddress>> Socket::accept() {
       co_return std::pair<Socket, SocketAddress>(Socket(detail::FdHandle(fd), stream_), peer);
     }
     int err = errno;
-    if (err == EINTR || err == ECONNABORTED) continue;
+    if (accept_should_retry(err)) continue;
     if (!would_block(err)) throw_system_error("accept", err);
     co_await fd_.wait(IoDirection::Read);
   }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 
 #include "curio/io/detail/fd_handle.hpp"
 #include "curio/io/stream.hpp"
@@ -54,15 +55,32 @@ Task<std::string> run_forked(std::function<std::string()> body) {
     throw_system_error("fork", err);
   }
   if (pid == 0) {
-    ::close(fds[0]);
-    std::string reply = body();
-    write_all(fds[1], reply);
+    // Nothing may escape into the parent's code from here: the child ends in _exit, always.
+    try {
+      ::close(fds[0]);
+      std::string reply = body();
+      write_all(fds[1], reply);
+    } catch (...) {
+      ::_exit(127);
+    }
     ::_exit(0);  // no atexit handlers or static destructors: they belong to the parent
   }
   ::close(fds[1]);
-  FileStream reply(fds[0]);
   int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   FdHandle exited(pidfd);  // readable once the worker has exited
+  auto kill_worker = [&] {
+    // Through the pidfd when there is one: it cannot hit a reused pid.
+    if (pidfd < 0 || ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0) < 0) ::kill(pid, SIGKILL);
+  };
+  std::optional<FileStream> reply_stream;
+  try {
+    reply_stream.emplace(fds[0]);
+  } catch (...) {  // (the FileStream closed fds[0] already)
+    kill_worker();
+    ::waitpid(pid, nullptr, 0);
+    throw;
+  }
+  FileStream& reply = *reply_stream;
   std::string data;
   int status = 0;
   bool reaped = false;
@@ -74,7 +92,7 @@ Task<std::string> run_forked(std::function<std::string()> body) {
     // Cancelled (or the kernel failed): the worker must not outlive the call, nor linger as a
     // zombie. After SIGKILL the wait is short.
     if (!reaped) {
-      ::kill(pid, SIGKILL);
+      kill_worker();
       ::waitpid(pid, &status, 0);
     }
     throw;
