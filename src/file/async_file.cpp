@@ -118,13 +118,21 @@ struct FileState {
   }
 };
 
+void close_in_background(std::shared_ptr<FileState> state);
+
 struct AsyncFileImpl {
+  // Not closed by the user (or the close was cancelled before it ran): a worker closes it, after
+  // any operation still running there, so neither a destructor nor a move blocks the kernel.
+  ~AsyncFileImpl() {
+    if (!close_done && state) close_in_background(std::move(state));
+  }
   Lock lock;  // kernel side: one operation of this file at a time
   std::shared_ptr<FileState> state;
   std::string path;
   std::string mode;
   int fd = -1;
-  bool closed = false;
+  bool closed = false;      // no new operation may start
+  bool close_done = false;  // close() completed, or handed the close to a worker
 };
 
 namespace {
@@ -206,6 +214,23 @@ std::shared_ptr<FileState> open_file(const std::string& path, const std::string&
   return state;
 }
 
+void close_state(const std::shared_ptr<FileState>& state);
+
+}  // namespace
+
+void close_in_background(std::shared_ptr<FileState> state) {
+  auto job = std::make_shared<ThreadJob>();
+  job->run = [state = std::move(state)] {
+    try {
+      close_state(state);
+    } catch (...) {  // nobody is left to tell; as Python's file finalizer does
+    }
+  };
+  submit_thread_job(std::move(job));
+}
+
+namespace {
+
 void close_state(const std::shared_ptr<FileState>& state) {
   std::lock_guard guard(state->mu);
   FILE* fp = std::exchange(state->fp, nullptr);
@@ -215,9 +240,21 @@ void close_state(const std::shared_ptr<FileState>& state) {
 Task<> close_file(AsyncFileImpl* impl) {
   if (!impl || impl->closed) co_return;
   impl->closed = true;  // no new operation starts; queued ones fail with the closed error
-  auto held = co_await impl->lock.scoped();
-  auto work = run_in_thread(close_state, impl->state);  // (see file_op_task about GCC 12)
-  co_await std::move(work);
+  std::exception_ptr cancelled;
+  try {
+    auto held = co_await impl->lock.scoped();
+    auto work = run_in_thread(close_state, impl->state);  // (see file_op_task about GCC 12)
+    co_await std::move(work);
+    impl->close_done = true;
+    co_return;
+  } catch (const CancelledError&) {
+    cancelled = std::current_exception();
+  }
+  // Cancelled before the close ran, or while it ran: the file must be closed all the same, so
+  // a worker does it (after any operation still running; a no-op if the close already ran).
+  impl->close_done = true;
+  close_in_background(impl->state);
+  std::rethrow_exception(cancelled);
 }
 
 }  // namespace

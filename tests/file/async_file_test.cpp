@@ -749,3 +749,31 @@ TEST(AsyncFileConcurrency, ConcurrentReadlinesEachGetWholeLines) {
   };
   EXPECT_EQ(curio::run(main()), 500u);
 }
+
+TEST(AsyncFileClose, ACloseCancelledBeforeItRanStillClosesAndFlushes) {
+  // With the only worker busy, close() times out while its job is still queued; the file must
+  // be closed (and its buffered write flushed) anyway, by a worker, soon after. Found in review.
+  TempDir dir;
+  std::string path = dir.file("late-close.txt");
+  auto main = [&]() -> Task<> {
+    std::size_t old = curio::worker_thread_limit();
+    auto f = co_await curio::aopen(path, "w");
+    co_await f.write("buffered data\n");
+    curio::set_worker_thread_limit(1);
+    auto busy_job = [] { std::this_thread::sleep_for(std::chrono::milliseconds(200)); };
+    auto busy = curio::spawn(curio::run_in_thread(busy_job));
+    co_await curio::sleep(20ms);
+    bool timed_out = false;
+    try {
+      co_await curio::timeout_after(50ms, f.close());
+    } catch (const curio::TaskTimeout&) {
+      timed_out = true;
+    }
+    EXPECT_TRUE(timed_out);
+    co_await busy.join();
+    for (int i = 0; i < 100 && slurp(path).empty(); ++i) co_await curio::sleep(10ms);
+    EXPECT_EQ(slurp(path), "buffered data\n");
+    curio::set_worker_thread_limit(old);
+  };
+  curio::run(main());
+}

@@ -464,6 +464,24 @@ TEST(Socket, SendallCancelledByTimeoutReportsBytesSent) {
   curio::run(main());
 }
 
+TEST(Socket, SendallUnderNestedTimeoutsKeepsBytesSentWhenTheOuterOneFires) {
+  // The inner block turns the TaskTimeout into a TimeoutCancellationError and the outer one
+  // back into a TaskTimeout: the progress recorded by sendall must survive both conversions.
+  auto main = []() -> Task<std::optional<std::size_t>> {
+    auto [a, b] = co_await tcp_pair();  // b never reads
+    set_buffer_sizes(a, 16384);
+    const std::string data(8 << 20, 'd');
+    try {
+      co_await curio::timeout_after(50ms, curio::timeout_after(10s, a.sendall(data)));
+    } catch (const curio::TaskTimeout& e) {
+      co_return e.bytes_sent;
+    }
+    co_return std::nullopt;
+  };
+  auto sent = curio::run(main());
+  EXPECT_TRUE(sent.has_value() && *sent > 0);
+}
+
 // --- no descriptor leaks ---
 
 TEST(Socket, CancelledAcceptLeavesNoDescriptorOpen) {

@@ -47,6 +47,16 @@ class CancelledError {
   std::optional<std::string> partial_stdout;
   std::optional<std::string> partial_stderr;
 
+  // Keeps the progress fields when one cancellation is turned into another (nested timeouts).
+  void copy_progress_from(const CancelledError& o) {
+    bytes_sent = o.bytes_sent;
+    bytes_written = o.bytes_written;
+    bytes_read = o.bytes_read;
+    lines_read = o.lines_read;
+    partial_stdout = o.partial_stdout;
+    partial_stderr = o.partial_stderr;
+  }
+
  private:
   std::string message_;
 };

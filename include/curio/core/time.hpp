@@ -88,14 +88,14 @@ class TimeoutAwaiter {
         std::rethrow_exception(p.error);
       } catch (const TaskTimeout& e) {
         if constexpr (Ignore)
-          return classify(e.clock(), false);
+          return classify(e, e.clock(), false);
         else
-          classify(e.clock(), false);
+          classify(e, e.clock(), false);
       } catch (const TimeoutCancellationError& e) {
         if constexpr (Ignore)
-          return classify(e.clock(), true);
+          return classify(e, e.clock(), true);
         else
-          classify(e.clock(), true);
+          classify(e, e.clock(), true);
       }
     }
     if constexpr (!std::is_void_v<Result>) __builtin_unreachable();
@@ -104,14 +104,21 @@ class TimeoutAwaiter {
  private:
   // Called with the timeout exception in flight. Returns (ignore_after's "gave up" result)
   // only if this block's own deadline expired; otherwise throws the right exception.
-  Result classify(Clock::time_point at, bool is_outer_kind) {
+  // A converted exception keeps the partial progress the interrupted operation recorded.
+  template <class E>
+  [[noreturn]] static void throw_converted(const CancelledError& from, Clock::time_point at) {
+    E converted(at);
+    converted.copy_progress_from(from);
+    throw converted;
+  }
+  Result classify(const CancelledError& caught, Clock::time_point at, bool is_outer_kind) {
     std::int64_t at_ns = to_ns(at);
     TimeoutScope* outermost_expired = nullptr;
     for (TimeoutScope* s = &scope_; s; s = s->outer)
       if (s->deadline <= at_ns) outermost_expired = s;
     if (!outermost_expired) throw UncaughtTimeoutError();
     if (outermost_expired != &scope_) {
-      if (!is_outer_kind) throw TimeoutCancellationError(at);
+      if (!is_outer_kind) throw_converted<TimeoutCancellationError>(caught, at);
       throw;  // already a TimeoutCancellationError: let it pass through
     }
     if constexpr (Ignore) {
@@ -120,7 +127,7 @@ class TimeoutAwaiter {
       else
         return std::nullopt;
     } else {
-      if (is_outer_kind) throw TaskTimeout(at);
+      if (is_outer_kind) throw_converted<TaskTimeout>(caught, at);
       throw;
     }
   }

@@ -47,9 +47,8 @@ class AsyncFile {
   AsyncFile& operator=(AsyncFile&&) noexcept;
   AsyncFile(const AsyncFile&) = delete;
   AsyncFile& operator=(const AsyncFile&) = delete;
-  // Closes the file synchronously (an fclose on the calling thread, which flushes buffered
-  // writes, errors ignored) if close() was not awaited. If an abandoned operation still runs in
-  // a worker, the file is closed there when that operation ends instead: never a wait here.
+  // If close() was not awaited (or was cancelled before it ran), a worker closes the file after
+  // any operation still running there (flushing, errors ignored): never a wait here.
   ~AsyncFile();
 
   // --- reading. Every read starts by clearing a previous end of file, so a FIFO or a growing
@@ -95,8 +94,7 @@ class AsyncFile {
   Task<> flush();
 
   // Flushes and closes the file (in a worker). Closing twice is a no-op. The file counts as
-  // closed as soon as close() is called: if the call is cancelled, the descriptor is still
-  // closed (by the running job, or when the last pending operation ends).
+  // closed as soon as close() is called: if the call is cancelled, a worker still closes it.
   Task<> close();
 
   // --- no I/O (these run on the calling thread).

@@ -84,11 +84,22 @@ Task<std::invoke_result_t<F, A...>> run_in_thread_impl(std::function<void()> on_
   };
   Traps::current();  // AsyncOnlyError outside a task, before anything is submitted
   submit_thread_job(job);
+  std::exception_ptr cancelled;
   try {
     co_await remote_wait(job->done);
   } catch (...) {
-    if (cancel_thread_job(*job) == ThreadJob::kRunning && on_cancel) on_cancel();
-    throw;
+    cancelled = std::current_exception();
+  }
+  if (cancelled) {
+    int was = cancel_thread_job(*job);
+    if (was != ThreadJob::kFinished) {
+      if (was == ThreadJob::kRunning && on_cancel) on_cancel();
+      std::rethrow_exception(cancelled);
+    }
+    // The job had finished when the cancellation came: its result stands (a read is not lost,
+    // a write is not reported as failed) and the cancellation reaches the task at its next
+    // blocking point.
+    Traps::defer_cancellation(Traps::current(), std::move(cancelled));
   }
   if (outcome->error) std::rethrow_exception(outcome->error);
   if constexpr (!std::is_void_v<R>) co_return std::move(*outcome->value);
