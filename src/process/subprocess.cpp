@@ -118,11 +118,17 @@ Task<> read_into(FileStream& s, std::string& out) {
 
 // Writes input and closes the stream. A child that exits without reading all of its input
 // is not an error (Python ignores BrokenPipeError here too).
-Task<> write_and_close(FileStream& s, std::string_view input) {
+// Resumes at offset (advanced by what went out, also when cancelled), so a retried
+// communicate() never sends a byte twice.
+Task<> write_and_close(FileStream& s, const std::string& input, std::size_t& offset) {
   try {
-    if (!input.empty()) co_await s.write(input);
+    if (offset < input.size()) co_await s.write(std::string_view(input).substr(offset));
+    offset = input.size();
   } catch (const SystemError& e) {
     if (e.error_number() != EPIPE) throw;
+  } catch (CancelledError& e) {
+    offset += e.bytes_written.value_or(0);
+    throw;
   }
   s.close();
 }
@@ -163,7 +169,9 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) : args_(std::m
         try {
           parent_end = std::make_unique<FileStream>(parent);  // owns it from here (non-blocking)
         } catch (...) {
-          ::close(parent);
+          // The FileStream closed `parent` itself if its constructor failed; closing it again
+          // could close another thread's new descriptor. (Only a failed allocation, before
+          // the constructor ran, would leave it open.)
           ::close(child);
           throw;
         }
@@ -183,6 +191,10 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) : args_(std::m
       case Redirect::Kind::Fd: {
         int fd = r.kind() == Redirect::Kind::Stream && r.stream() ? r.stream()->fileno() : r.fileno();
         if (fd < 0) throw std::invalid_argument("curio::subprocess::Popen: redirection to a closed descriptor");
+        if (r.kind() == Redirect::Kind::Stream && r.stream() && r.stream()->buffered() > 0)
+          throw std::invalid_argument(
+              "curio::subprocess::Popen: the stream given as a redirection has data buffered that the "
+              "child would never see");
         if (r.kind() == Redirect::Kind::Stream) {
           // The stream is non-blocking for the kernel; the child expects an ordinary pipe.
           int flags = ::fcntl(fd, F_GETFL);
@@ -262,7 +274,10 @@ Popen::Popen(Popen&& o) noexcept
       returncode_(o.returncode_),
       stdin_(std::move(o.stdin_)),
       stdout_(std::move(o.stdout_)),
-      stderr_(std::move(o.stderr_)) {}
+      stderr_(std::move(o.stderr_)),
+      communication_started_(o.communication_started_),
+      input_(std::move(o.input_)),
+      input_offset_(o.input_offset_) {}
 
 Popen& Popen::operator=(Popen&& o) noexcept {
   if (this != &o) {
@@ -276,6 +291,9 @@ Popen& Popen::operator=(Popen&& o) noexcept {
     stdin_ = std::move(o.stdin_);
     stdout_ = std::move(o.stdout_);
     stderr_ = std::move(o.stderr_);
+    communication_started_ = o.communication_started_;
+    input_ = std::move(o.input_);
+    input_offset_ = o.input_offset_;
   }
   return *this;
 }
@@ -338,8 +356,14 @@ Task<int> Popen::wait() {
   // A pidfd becomes readable when the child exits. Each call opens its own, so several tasks
   // may wait for the same child (the first to wake reaps it; the others find returncode_ set).
   int pidfd = open_pidfd(pid_);
+  while (pidfd < 0 && errno == ESRCH) {
+    // Reaped behind our back between try_reap and pidfd_open (SIGCHLD ignored): try_reap says so.
+    if (try_reap()) co_return *returncode_;
+    pidfd = open_pidfd(pid_);
+  }
   if (pidfd < 0) {
-    if (errno != ENOSYS && errno != EPERM) throw_system_error("pidfd_open");
+    // No pidfd (old kernel, seccomp, or out of descriptors): poll instead.
+    if (errno != ENOSYS && errno != EPERM && errno != EMFILE && errno != ENFILE) throw_system_error("pidfd_open");
     // Kernels before 5.3: poll with a growing interval (1 ms to 50 ms).
     auto interval = std::chrono::milliseconds(1);
     while (!try_reap()) {
@@ -364,12 +388,20 @@ void Popen::kill() { send_signal(SIGKILL); }
 
 Task<Output> Popen::communicate(std::string_view input) {
   if (!input.empty() && !stdin_) throw RuntimeError("curio::subprocess::Popen::communicate: input given but stdin is not PIPE");
+  if (communication_started_ && !input.empty())
+    throw RuntimeError(
+        "curio::subprocess::Popen::communicate: cannot send input after starting communication "
+        "(call communicate() again without input to finish sending the first call's)");
+  if (!communication_started_) {
+    communication_started_ = true;
+    input_.assign(input);
+  }
   Output out;
   std::exception_ptr error;
   try {
     TaskGroup g;
     co_await g.scope([&](TaskGroup& group) -> Task<> {
-      if (stdin_ && stdin_->fileno() >= 0) group.spawn(write_and_close(*stdin_, input));
+      if (stdin_ && stdin_->fileno() >= 0) group.spawn(write_and_close(*stdin_, input_, input_offset_));
       if (stdout_ && stdout_->fileno() >= 0) group.spawn(read_into(*stdout_, out.stdout_data));
       if (stderr_ && stderr_->fileno() >= 0) group.spawn(read_into(*stderr_, out.stderr_data));
       co_return;

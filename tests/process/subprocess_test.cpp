@@ -446,3 +446,23 @@ TEST(Subprocess, InvalidOptionCombinationsAreRejected) {
   };
   curio::run(main());
 }
+
+TEST(Subprocess, CommunicateResumedAfterATimeoutNeverSendsInputTwice) {
+  // The child starts reading only after 300 ms, so the first communicate times out with part of
+  // the input in the pipe; the second call (without input) sends only the rest. Found in review.
+  auto main = []() -> Task<std::string> {
+    std::vector<std::string> cmd{"sh", "-c", "sleep 0.3; wc -c"};
+    curio::subprocess::Popen p(cmd, {.stdin_mode = curio::subprocess::PIPE, .stdout_mode = curio::subprocess::PIPE});
+    std::string input(200000, 'q');
+    try {
+      co_await curio::timeout_after(100ms, p.communicate(input));
+      ADD_FAILURE() << "no timeout";
+    } catch (const curio::TaskTimeout&) {
+    }
+    EXPECT_THROW(co_await p.communicate("more"), curio::RuntimeError);  // input only on the first call
+    auto out = co_await curio::timeout_after(5s, p.communicate());
+    co_return out.stdout_data;
+  };
+  std::string counted = curio::run(main());
+  EXPECT_EQ(std::stoul(counted), 200000u);
+}

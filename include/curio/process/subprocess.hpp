@@ -132,7 +132,9 @@ class Popen {
   // Writes input to stdin (if stdin is PIPE) and closes it, reads stdout and stderr (those that
   // are PIPE) until end of stream, concurrently, then waits for the child. If cancelled (or
   // timed out), the exception's partial_stdout / partial_stderr hold what was read so far; the
-  // child keeps running. RuntimeError if input is given but stdin is not PIPE.
+  // child keeps running. Calling communicate() again (without input) resumes: the rest of the
+  // first call's input is sent, never a byte twice, and the output read from then on is
+  // returned. RuntimeError if input is given but stdin is not PIPE, or on a later call.
   Task<Output> communicate(std::string_view input = {});
 
  private:
@@ -145,6 +147,11 @@ class Popen {
   std::unique_ptr<FileStream> stdin_;
   std::unique_ptr<FileStream> stdout_;
   std::unique_ptr<FileStream> stderr_;
+  // communicate()'s input, kept so a call that was cancelled or timed out can be resumed by
+  // calling communicate() again without input (Python's _input/_input_offset).
+  bool communication_started_ = false;
+  std::string input_;
+  std::size_t input_offset_ = 0;
 };
 
 // The result of run().
