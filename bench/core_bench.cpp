@@ -8,9 +8,8 @@
 //   BM_TimeoutAfter   timeout_after(1s, op) around an op that completes at once
 // Switch benchmarks count one iteration as a round trip (two switches) and report the
 // per_switch counter. The 1,000,000-sleepers figure comes from curio_sleepers (sleepers.cpp).
-#include <chrono>
-
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <chrono>
 
 #include "asio_peers.hpp"
 #include "curio/curio.hpp"

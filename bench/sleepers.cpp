@@ -13,6 +13,7 @@
 // (co_spawn + a steady_timer each) for comparison. One mode per process, so peaks do not mix.
 #include <sys/resource.h>
 
+#include <boost/asio.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -20,8 +21,6 @@
 #include <cstring>
 #include <fstream>
 #include <string>
-
-#include <boost/asio.hpp>
 
 #include "curio/curio.hpp"
 
@@ -209,8 +208,8 @@ int main(int argc, char** argv) {
               p.arm_wall * 1e9 / n);
   std::printf("  wake all       %8.3f s  %7.1f ns/task  (first deadline -> last task woken)\n", p.wake_wall,
               p.wake_wall * 1e9 / n);
-  std::printf("                 %8.3f s CPU while waking; last wake-up %.1f ms after the last deadline\n",
-              p.wake_cpu, p.late * 1e3);
+  std::printf("                 %8.3f s CPU while waking; last wake-up %.1f ms after the last deadline\n", p.wake_cpu,
+              p.late * 1e3);
   std::printf("  teardown       %8.3f s\n", p.teardown);
   std::printf("  memory         VmRSS %ld -> %ld KiB while asleep (%ld KiB after), VmHWM %ld -> %ld KiB\n",
               p.before.rss_kb, p.asleep.rss_kb, p.after.rss_kb, p.before.hwm_kb, p.asleep.hwm_kb);

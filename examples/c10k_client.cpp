@@ -103,8 +103,8 @@ Task<int> main_task(Options opt) {
       long rss_after = proc_status(opt.server_pid, "VmRSS");
       if (rss_before > 0 && rss_after > 0 && run.connected)
         std::printf("server: %.0f bytes of memory per idle connection (RSS %.1f -> %.1f MiB), %ld thread(s)\n",
-                    (rss_after - rss_before) * 1024.0 / double(run.connected), rss_before / 1024.0,
-                    rss_after / 1024.0, proc_status(opt.server_pid, "Threads"));
+                    (rss_after - rss_before) * 1024.0 / double(run.connected), rss_before / 1024.0, rss_after / 1024.0,
+                    proc_status(opt.server_pid, "Threads"));
     }
     std::printf("client: every connection now exchanges 64-byte messages for %.0f s...\n", opt.seconds);
     std::fflush(stdout);
@@ -116,7 +116,9 @@ Task<int> main_task(Options opt) {
     co_await g.join();
     std::sort(run.rtt_us.begin(), run.rtt_us.end());
     auto pct = [&](double p) {
-      return run.rtt_us.empty() ? 0.0 : run.rtt_us[std::min(run.rtt_us.size() - 1, std::size_t(p * run.rtt_us.size()))] / 1000.0;
+      return run.rtt_us.empty()
+                 ? 0.0
+                 : run.rtt_us[std::min(run.rtt_us.size() - 1, std::size_t(p * run.rtt_us.size()))] / 1000.0;
     };
     std::printf("result: %zu connections, %.0f messages/s, round trip p50 %.2f ms, p99 %.2f ms\n", run.connected,
                 double(run.rtt_us.size()) / elapsed, pct(0.50), pct(0.99));
@@ -130,10 +132,14 @@ int main(int argc, char** argv) {
   Options opt;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--port") opt.port = static_cast<std::uint16_t>(std::atoi(argv[i + 1]));
-    else if (a == "--connections") opt.connections = std::strtoul(argv[i + 1], nullptr, 10);
-    else if (a == "--seconds") opt.seconds = std::atof(argv[i + 1]);
-    else if (a == "--server-pid") opt.server_pid = std::atol(argv[i + 1]);
+    if (a == "--port")
+      opt.port = static_cast<std::uint16_t>(std::atoi(argv[i + 1]));
+    else if (a == "--connections")
+      opt.connections = std::strtoul(argv[i + 1], nullptr, 10);
+    else if (a == "--seconds")
+      opt.seconds = std::atof(argv[i + 1]);
+    else if (a == "--server-pid")
+      opt.server_pid = std::atol(argv[i + 1]);
   }
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {

@@ -48,10 +48,12 @@ void create_database() {
 }
 
 Task<std::string> get_subject_from_db(int id) {
-  co_return co_await curio::run_in_thread(query_one, "SELECT s.name FROM subject s, (SELECT count(*) FROM noise) WHERE s.id = " + std::to_string(id));
+  co_return co_await curio::run_in_thread(
+      query_one, "SELECT s.name FROM subject s, (SELECT count(*) FROM noise) WHERE s.id = " + std::to_string(id));
 }
 Task<std::string> get_buyinfo(int id) {
-  co_return co_await curio::run_in_thread(query_one, "SELECT b.price FROM buyinfo b, (SELECT sum(x) FROM noise) WHERE b.id = " + std::to_string(id));
+  co_return co_await curio::run_in_thread(
+      query_one, "SELECT b.price FROM buyinfo b, (SELECT sum(x) FROM noise) WHERE b.id = " + std::to_string(id));
 }
 
 Task<> handle(int id) {

@@ -41,8 +41,7 @@ curio::Task<> with_timeout() {
   // grandchildren a shell may have started).
   std::vector<std::string> slow{"sh", "-c", "echo working...; exec sleep 10"};
   try {
-    co_await sp::run(slow,
-                     {.capture_output = true, .timeout = 500ms});
+    co_await sp::run(slow, {.capture_output = true, .timeout = 500ms});
   } catch (const curio::TaskTimeout& e) {
     std::cout << "timed out after 0.5 s; the child was killed. It had written: "
               << e.partial_stdout.value_or("(nothing)");

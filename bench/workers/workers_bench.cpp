@@ -54,6 +54,11 @@ void BM_UniversalQueueThreadToTask(benchmark::State& state) {
   }
   state.SetItemsProcessed(total);
 }
-BENCHMARK(BM_UniversalQueueThreadToTask)->Arg(0)->Arg(1024)->ArgName("maxsize")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_UniversalQueueThreadToTask)
+    ->Arg(0)
+    ->Arg(1024)
+    ->ArgName("maxsize")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace

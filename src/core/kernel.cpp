@@ -305,7 +305,8 @@ void Kernel::io_release(detail::FdRegistration& reg) noexcept {
   // number that the OS has reused: wake it now with an error.
   for (TaskState** slot : {&reg.reader, &reg.writer}) {
     if (TaskState* t = std::exchange(*slot, nullptr)) {
-      reschedule(t, std::make_exception_ptr(SystemError(EBADF, "the file descriptor was closed while a task waited on it")));
+      reschedule(
+          t, std::make_exception_ptr(SystemError(EBADF, "the file descriptor was closed while a task waited on it")));
     }
   }
 }

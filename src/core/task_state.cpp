@@ -9,23 +9,40 @@ namespace curio {
 
 const char* to_string(TaskStatus s) noexcept {
   switch (s) {
-    case TaskStatus::Initial: return "INITIAL";
-    case TaskStatus::Ready: return "READY";
-    case TaskStatus::Running: return "RUNNING";
-    case TaskStatus::Terminated: return "TERMINATED";
-    case TaskStatus::ReadWait: return "READ_WAIT";
-    case TaskStatus::WriteWait: return "WRITE_WAIT";
-    case TaskStatus::FutureWait: return "FUTURE_WAIT";
-    case TaskStatus::TimeSleep: return "TIME_SLEEP";
-    case TaskStatus::TaskJoin: return "TASK_JOIN";
-    case TaskStatus::EventWait: return "EVENT_WAIT";
-    case TaskStatus::LockAcquire: return "LOCK_ACQUIRE";
-    case TaskStatus::SemaAcquire: return "SEMA_ACQUIRE";
-    case TaskStatus::CondWait: return "COND_WAIT";
-    case TaskStatus::QueueGet: return "QUEUE_GET";
-    case TaskStatus::QueuePut: return "QUEUE_PUT";
-    case TaskStatus::QueueJoin: return "QUEUE_JOIN";
-    case TaskStatus::Wait: return "WAIT";
+    case TaskStatus::Initial:
+      return "INITIAL";
+    case TaskStatus::Ready:
+      return "READY";
+    case TaskStatus::Running:
+      return "RUNNING";
+    case TaskStatus::Terminated:
+      return "TERMINATED";
+    case TaskStatus::ReadWait:
+      return "READ_WAIT";
+    case TaskStatus::WriteWait:
+      return "WRITE_WAIT";
+    case TaskStatus::FutureWait:
+      return "FUTURE_WAIT";
+    case TaskStatus::TimeSleep:
+      return "TIME_SLEEP";
+    case TaskStatus::TaskJoin:
+      return "TASK_JOIN";
+    case TaskStatus::EventWait:
+      return "EVENT_WAIT";
+    case TaskStatus::LockAcquire:
+      return "LOCK_ACQUIRE";
+    case TaskStatus::SemaAcquire:
+      return "SEMA_ACQUIRE";
+    case TaskStatus::CondWait:
+      return "COND_WAIT";
+    case TaskStatus::QueueGet:
+      return "QUEUE_GET";
+    case TaskStatus::QueuePut:
+      return "QUEUE_PUT";
+    case TaskStatus::QueueJoin:
+      return "QUEUE_JOIN";
+    case TaskStatus::Wait:
+      return "WAIT";
   }
   return "?";
 }
@@ -41,8 +58,8 @@ TaskState::TaskState(Kernel* k, std::coroutine_handle<> root_frame, PromiseBase*
 
 TaskState::~TaskState() {
   if (terminated && !joined && !daemon && !cancelled && !result_read) {
-    std::fprintf(stderr, "curio: task %llu '%.*s' finished but was never joined\n",
-                 static_cast<unsigned long long>(id), static_cast<int>(name().size()), name().data());
+    std::fprintf(stderr, "curio: task %llu '%.*s' finished but was never joined\n", static_cast<unsigned long long>(id),
+                 static_cast<int>(name().size()), name().data());
   }
   if (root) root.destroy();
 }

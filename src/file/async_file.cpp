@@ -323,8 +323,7 @@ Task<std::optional<std::string>> AsyncFile::next_line() { return next_line_of(re
 Task<std::size_t> AsyncFile::write(std::string_view data) { return write_owned(std::string(data)); }
 
 Task<std::size_t> AsyncFile::write_owned(std::string data) {
-  return detail::file_op(impl_.get(),
-                         [data = std::move(data)](detail::FileState& s) { return s.write(data); });
+  return detail::file_op(impl_.get(), [data = std::move(data)](detail::FileState& s) { return s.write(data); });
 }
 
 Task<> AsyncFile::write_joined(std::string data) {

@@ -22,8 +22,17 @@ bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK;
 // firewall refusals; the listener is fine and the man page says to retry like EAGAIN.
 bool accept_should_retry(int err) noexcept {
   switch (err) {
-    case EINTR: case ECONNABORTED: case ENETDOWN: case EPROTO: case ENOPROTOOPT: case EHOSTDOWN:
-    case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH: case EPERM:
+    case EINTR:
+    case ECONNABORTED:
+    case ENETDOWN:
+    case EPROTO:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+    case EPERM:
       return true;
     default:
       return false;
@@ -57,7 +66,8 @@ Socket Socket::from_fd(int fd) {
 std::pair<Socket, Socket> Socket::pair(int family, int type) {
   int fds[2];
   if (::socketpair(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) < 0) throw_system_error("socketpair");
-  return {Socket(detail::FdHandle(fds[0]), (type & 0xf) == SOCK_STREAM), Socket(detail::FdHandle(fds[1]), (type & 0xf) == SOCK_STREAM)};
+  return {Socket(detail::FdHandle(fds[0]), (type & 0xf) == SOCK_STREAM),
+          Socket(detail::FdHandle(fds[1]), (type & 0xf) == SOCK_STREAM)};
 }
 
 void Socket::bind(const SocketAddress& address) {

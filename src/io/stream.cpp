@@ -27,7 +27,13 @@ bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK;
 }  // namespace
 
 Stream::Stream(Stream&& o) noexcept
-    : fd_(o.fd_), socket_(o.socket_), drain_hint_(o.drain_hint_), eof_(o.eof_), buf_(std::move(o.buf_)), pos_(o.pos_), scanned_(o.scanned_) {
+    : fd_(o.fd_),
+      socket_(o.socket_),
+      drain_hint_(o.drain_hint_),
+      eof_(o.eof_),
+      buf_(std::move(o.buf_)),
+      pos_(o.pos_),
+      scanned_(o.scanned_) {
   o.pos_ = o.scanned_ = 0;
   o.buf_.clear();
 }
@@ -83,8 +89,8 @@ Task<std::string> Stream::read_exactly(std::size_t n) {
     while (buffered() < n) {
       if (eof_ || co_await fill() == 0) {
         std::string partial = take(buffered());
-        throw EofError("curio: end of stream after " + std::to_string(partial.size()) + " of " +
-                           std::to_string(n) + " bytes (read_exactly)",
+        throw EofError("curio: end of stream after " + std::to_string(partial.size()) + " of " + std::to_string(n) +
+                           " bytes (read_exactly)",
                        std::move(partial));
       }
     }
@@ -126,7 +132,8 @@ Task<std::vector<std::string>> Stream::readlines(std::size_t maxlen) {
       std::string_view unread(buf_.data() + pos_, buffered());
       std::size_t nl;
       while ((nl = unread.find('\n', start)) != std::string_view::npos) {
-        if (nl + 1 - start > maxlen) throw LineTooLong("curio: a line longer than " + std::to_string(maxlen) + " bytes (readlines)");
+        if (nl + 1 - start > maxlen)
+          throw LineTooLong("curio: a line longer than " + std::to_string(maxlen) + " bytes (readlines)");
         start = nl + 1;
         ++lines;
       }

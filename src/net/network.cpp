@@ -56,8 +56,7 @@ Task<std::vector<SocketAddress>> resolve(std::string host, std::uint16_t port, i
     l->done->set();
   }).detach();
   co_await detail::remote_wait(l->done);
-  if (l->error != 0)
-    throw GaiError(l->error, "curio: cannot resolve '" + host + "': " + ::gai_strerror(l->error));
+  if (l->error != 0) throw GaiError(l->error, "curio: cannot resolve '" + host + "': " + ::gai_strerror(l->error));
   if (l->addresses.empty()) throw GaiError(EAI_NONAME, "curio: no address for '" + host + "'");
   co_return std::move(l->addresses);
 }

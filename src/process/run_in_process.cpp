@@ -15,9 +15,7 @@
 
 namespace curio::detail {
 
-std::string describe_current_exception() {
-  return describe_exception(std::current_exception());
-}
+std::string describe_current_exception() { return describe_exception(std::current_exception()); }
 
 namespace {
 
@@ -98,7 +96,8 @@ Task<std::string> run_forked(std::function<std::string()> body) {
     throw;
   }
   if (!data.empty() && data[0] == 'V' && WIFEXITED(status) && WEXITSTATUS(status) == 0) co_return data.substr(1);
-  if (!data.empty() && data[0] == 'E') throw ProcessError("curio: run_in_process: the function raised " + data.substr(1));
+  if (!data.empty() && data[0] == 'E')
+    throw ProcessError("curio: run_in_process: the function raised " + data.substr(1));
   throw ProcessError("curio: run_in_process: the worker process " + exit_description(status) + " without a result");
 }
 

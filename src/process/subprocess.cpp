@@ -181,7 +181,8 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) : args_(std::m
         return;
       }
       case Redirect::Kind::DevNull:
-        check(::posix_spawn_file_actions_addopen(&setup.actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0),
+        check(::posix_spawn_file_actions_addopen(&setup.actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY,
+                                                 0),
               "posix_spawn_file_actions_addopen");
         return;
       case Redirect::Kind::Stdout:
@@ -246,8 +247,8 @@ Popen::Popen(std::vector<std::string> args, PopenOptions options) : args_(std::m
     }
 
     pid_t pid = -1;
-    int err = ::posix_spawnp(&pid, argv[0], &setup.actions, &setup.attr, argv.data(),
-                             options.env ? envp.data() : environ);
+    int err =
+        ::posix_spawnp(&pid, argv[0], &setup.actions, &setup.attr, argv.data(), options.env ? envp.data() : environ);
     if (err) {
       std::string what = "posix_spawnp '";
       what.append(args_[0]).append("'");
@@ -387,7 +388,8 @@ void Popen::terminate() { send_signal(SIGTERM); }
 void Popen::kill() { send_signal(SIGKILL); }
 
 Task<Output> Popen::communicate(std::string_view input) {
-  if (!input.empty() && !stdin_) throw RuntimeError("curio::subprocess::Popen::communicate: input given but stdin is not PIPE");
+  if (!input.empty() && !stdin_)
+    throw RuntimeError("curio::subprocess::Popen::communicate: input given but stdin is not PIPE");
   if (communication_started_ && !input.empty())
     throw RuntimeError(
         "curio::subprocess::Popen::communicate: cannot send input after starting communication "
@@ -490,7 +492,8 @@ RunSpec make_spec(const RunOptions& options) {
   }
   if (options.capture_output) {
     if (options.stdout_mode.kind() != Redirect::Kind::Inherit || options.stderr_mode.kind() != Redirect::Kind::Inherit)
-      throw std::invalid_argument("curio::subprocess::run: capture_output may not be used with stdout_mode or stderr_mode");
+      throw std::invalid_argument(
+          "curio::subprocess::run: capture_output may not be used with stdout_mode or stderr_mode");
     po.stdout_mode = PIPE;
     po.stderr_mode = PIPE;
   }
@@ -561,7 +564,8 @@ Task<CompletedProcess> run(std::vector<std::string> args, const RunOptions& opti
 
 Task<std::string> check_output(std::vector<std::string> args, const RunOptions& options) {
   if (options.stdout_mode.kind() != Redirect::Kind::Inherit || options.capture_output)
-    throw std::invalid_argument("curio::subprocess::check_output: stdout is captured; do not set stdout_mode or capture_output");
+    throw std::invalid_argument(
+        "curio::subprocess::check_output: stdout is captured; do not set stdout_mode or capture_output");
   RunOptions o = options;
   o.stdout_mode = PIPE;
   o.check = true;

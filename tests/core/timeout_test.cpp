@@ -117,8 +117,7 @@ TEST(Timeout, OuterExpiryIsTimeoutCancellationErrorInsideAndTaskTimeoutOutside) 
     }
     co_return log;
   };
-  EXPECT_EQ(curio::run(main()),
-            (std::vector<std::string>{"inner: TimeoutCancellationError", "outer: TaskTimeout"}));
+  EXPECT_EQ(curio::run(main()), (std::vector<std::string>{"inner: TimeoutCancellationError", "outer: TaskTimeout"}));
 }
 
 TEST(Timeout, InnerExpiryCaughtInsideLetsTheOuterBlockContinue) {
@@ -175,9 +174,8 @@ TEST(Timeout, InnerIgnoreAfterExpiresQuietlyInsideAnOuterTimeout) {
 
 TEST(Timeout, OuterIgnoreAfterSwallowsWhenTheOuterDeadlineExpires) {
   auto main = []() -> Task<bool> {
-    bool finished = co_await curio::ignore_after(10ms, [&]() -> Task<> {
-      co_await curio::timeout_after(5s, sleep_for(10s));
-    }());
+    bool finished =
+        co_await curio::ignore_after(10ms, [&]() -> Task<> { co_await curio::timeout_after(5s, sleep_for(10s)); }());
     co_return finished;
   };
   EXPECT_FALSE(curio::run(main()));

@@ -4,7 +4,6 @@
 // Timing tolerance: the timeouts used here (10-100 ms) only bound waits that cannot complete;
 // no test asserts a duration, and each finishes well under 2 s (loopback only).
 #include <gtest/gtest.h>
-
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>

@@ -5,9 +5,8 @@
 // Timing tolerance: sleeps of 1-5 ms only separate packets (a later send lands after the reader
 // consumed the earlier one); timeouts of 10-50 ms only end waits that cannot complete. No test
 // asserts a duration; each finishes well under 2 s.
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cerrno>

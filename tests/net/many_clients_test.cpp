@@ -6,7 +6,6 @@
 // Timing tolerance: the whole exchange is bounded at 10 s (the child gives up after 8 s, the
 // parent kills it after 10 s); it normally takes well under a second.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>

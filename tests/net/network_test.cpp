@@ -5,7 +5,6 @@
 // timeouts (1 s) only bound waits that should complete at once. No test asserts a duration;
 // each finishes well under 2 s (loopback only, names from /etc/hosts).
 #include <gtest/gtest.h>
-
 #include <netdb.h>
 
 #include <cerrno>

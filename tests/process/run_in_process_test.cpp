@@ -1,5 +1,7 @@
 // run_in_process. Timing tolerance: a cancelled 10 s worker must be gone within 1 s; fib(30)
 // 40 times takes ~80 ms (release) or more, during which a 1 ms ticker must tick at least 3 times.
+#include "curio/process/run_in_process.hpp"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -7,7 +9,6 @@
 #include <thread>
 
 #include "core/test_support.hpp"
-#include "curio/process/run_in_process.hpp"
 
 using namespace curio_test;
 using curio::Task;
@@ -42,7 +43,8 @@ TEST(RunInProcess, ComputesFib30WhileTheKernelKeepsRunning) {
 
 TEST(RunInProcess, StringsAndVectorsComeBack) {
   auto main = []() -> Task<> {
-    std::string s = co_await curio::run_in_process([](int n) { return std::string(static_cast<std::size_t>(n), 'z'); }, 100000);
+    std::string s =
+        co_await curio::run_in_process([](int n) { return std::string(static_cast<std::size_t>(n), 'z'); }, 100000);
     EXPECT_EQ(s, std::string(100000, 'z'));
     auto v = co_await curio::run_in_process([] { return std::vector<double>{1.5, 2.5}; });
     EXPECT_EQ(v, (std::vector<double>{1.5, 2.5}));

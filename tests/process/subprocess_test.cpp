@@ -9,10 +9,11 @@
 // sanitizers). The "kernel not blocked" test asserts at least 10 ticks of a 10 ms ticker during
 // a 0.3 s child (30 expected). Other waits use timeouts of 2-10 s only to turn a hang into a
 // failure. No other test asserts a duration.
-#include <gtest/gtest.h>
+#include "curio/process/subprocess.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,7 +23,6 @@
 #include <vector>
 
 #include "core/test_support.hpp"
-#include "curio/process/subprocess.hpp"
 
 using namespace curio_test;
 using namespace curio::subprocess;
@@ -126,9 +126,7 @@ TEST(Subprocess, CheckRaisesCalledProcessErrorWithReturncodeAndOutput) {
 }
 
 TEST(Subprocess, CheckOutputReturnsStdout) {
-  auto main = []() -> Task<> {
-    EXPECT_EQ(co_await check_output(argv("printf", "x y")), "x y");
-  };
+  auto main = []() -> Task<> { EXPECT_EQ(co_await check_output(argv("printf", "x y")), "x y"); };
   curio::run(main());
 }
 

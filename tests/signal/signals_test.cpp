@@ -1,5 +1,7 @@
 // SignalQueue and SignalEvent. Signals are sent to this process with kill(getpid(), ...).
 // Timing tolerance: every wait is bounded by a 5 s timeout; a delivered signal takes microseconds.
+#include "curio/signal/signals.hpp"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -7,7 +9,6 @@
 #include <thread>
 
 #include "core/test_support.hpp"
-#include "curio/signal/signals.hpp"
 
 using namespace curio_test;
 using curio::Task;
@@ -71,9 +72,7 @@ TEST(SignalQueue, ASignalStillPendingAtRemovalDoesNotTakeItsDefaultAction) {
   SUCCEED();
 }
 
-TEST(SignalQueue, KillAndStopCannotBeWatched) {
-  EXPECT_THROW(curio::SignalQueue({SIGKILL}), curio::RuntimeError);
-}
+TEST(SignalQueue, KillAndStopCannotBeWatched) { EXPECT_THROW(curio::SignalQueue({SIGKILL}), curio::RuntimeError); }
 
 TEST(SignalEvent, IsSetWhenTheSignalArrives) {
   auto main = []() -> Task<bool> {

@@ -70,8 +70,8 @@ TEST(Queue, BoundedQueueInterleavesProducerAndConsumerExactly) {
     co_await g.join();
     co_return log;
   };
-  EXPECT_EQ(curio::run(main()), (std::vector<std::string>{"put0", "put1", "get0", "put2", "get1", "put3",
-                                                          "get2", "put4", "get3", "get4"}));
+  EXPECT_EQ(curio::run(main()),
+            (std::vector<std::string>{"put0", "put1", "get0", "put2", "get1", "put3", "get2", "put4", "get3", "get4"}));
 }
 
 TEST(Queue, FullAndEmptyFollowMaxsizeAndUnboundedIsNeverFull) {

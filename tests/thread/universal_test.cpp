@@ -1,7 +1,6 @@
 // UniversalQueue, UniversalEvent, UniversalResult between tasks (on several kernels) and threads.
 // Timing tolerance: sleeps only order events; every wait is bounded by the test's own timeouts.
 #include <gtest/gtest.h>
-
 #include <poll.h>
 
 #include <atomic>

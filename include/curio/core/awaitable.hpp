@@ -40,7 +40,8 @@ concept AwaitableNotTask = !is_task<std::remove_cvref_t<A>>::value && !TaskFacto
                            Awaiter<std::remove_cvref_t<decltype(get_awaiter(std::declval<A>()))>>;
 
 template <class A>
-using await_result_t = decltype(std::declval<std::remove_cvref_t<decltype(get_awaiter(std::declval<A>()))>&>().await_resume());
+using await_result_t =
+    decltype(std::declval<std::remove_cvref_t<decltype(get_awaiter(std::declval<A>()))>&>().await_resume());
 
 // The awaitable (moved into the frame) awaited by a Task.
 template <class A>
@@ -72,7 +73,7 @@ auto to_task(X&& x) {
 // What timeout_after, ignore_after and disable_cancellation take: a Task, any awaitable, or a
 // callable returning a Task.
 template <class X>
-concept TaskLike = is_task<std::remove_cvref_t<X>>::value || TaskFactory<std::remove_cvref_t<X>> ||
-                   detail::AwaitableNotTask<X>;
+concept TaskLike =
+    is_task<std::remove_cvref_t<X>>::value || TaskFactory<std::remove_cvref_t<X>> || detail::AwaitableNotTask<X>;
 
 }  // namespace curio

@@ -60,8 +60,7 @@ detail::DisableCancellationAwaiter<T> disable_cancellation(Task<T> op) {
 
 // The same for any awaitable or a callable returning a Task.
 template <class X>
-  requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value)
-auto disable_cancellation(X&& op) {
+requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value) auto disable_cancellation(X&& op) {
   return disable_cancellation(detail::to_task(std::forward<X>(op)));
 }
 

@@ -98,8 +98,7 @@ class UncaughtTimeoutError : public CurioError {
 // Raised by join(): the task crashed or was cancelled. cause() is the original exception.
 class TaskError : public CurioError {
  public:
-  TaskError(std::string message, std::exception_ptr cause)
-      : CurioError(std::move(message)), cause_(std::move(cause)) {}
+  TaskError(std::string message, std::exception_ptr cause) : CurioError(std::move(message)), cause_(std::move(cause)) {}
   const std::exception_ptr& cause() const noexcept { return cause_; }
   [[noreturn]] void rethrow_cause() const { std::rethrow_exception(cause_); }
 
@@ -136,8 +135,7 @@ class WriteResourceBusy : public ResourceBusy {
 // A system call failed: names the operation, carries errno (code().value()).
 class SystemError : public std::system_error {
  public:
-  SystemError(int err, const std::string& operation)
-      : std::system_error(err, std::generic_category(), operation) {}
+  SystemError(int err, const std::string& operation) : std::system_error(err, std::generic_category(), operation) {}
   int error_number() const noexcept { return code().value(); }
 };
 

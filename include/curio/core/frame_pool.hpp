@@ -10,8 +10,8 @@ namespace curio::detail {
 
 class FramePool {
  public:
-  static constexpr std::size_t kGranule = 16;      // size classes are multiples of this (TaskState fits exactly)
-  static constexpr std::size_t kClasses = 128;     // pooled up to 2 KiB
+  static constexpr std::size_t kGranule = 16;   // size classes are multiples of this (TaskState fits exactly)
+  static constexpr std::size_t kClasses = 128;  // pooled up to 2 KiB
   static constexpr std::size_t kMaxCachedPerClass = 4096;
 
   static void* allocate(std::size_t n) {

@@ -79,8 +79,7 @@ class Kernel {
     ready_tail_ = t;
     ++ready_count_;
   }
-  void block(TaskState* t, std::coroutine_handle<> h, TaskStatus s, void (*undo)(void*),
-             void* ctx) noexcept {
+  void block(TaskState* t, std::coroutine_handle<> h, TaskStatus s, void (*undo)(void*), void* ctx) noexcept {
     t->resume_at = h;
     t->status = s;
     t->undo = undo;

@@ -26,7 +26,7 @@ void group_discard(TaskGroup* group, TaskState* t) noexcept;  // task_group.cpp
 }  // namespace detail
 
 struct SpawnOptions {
-  bool daemon = false;    // not reported if never joined; not part of group results
+  bool daemon = false;         // not reported if never joined; not part of group results
   std::string_view name = {};  // for reports and introspection; unnamed tasks are "task"
 };
 
@@ -62,10 +62,9 @@ class AnyTaskHandle {
   // default). With blocking, waits until it has ended. Returns false if it had already ended.
   Task<bool> cancel(bool blocking = true) const { return cancel(std::exception_ptr{}, blocking); }
   template <class E>
-    requires(!std::is_same_v<std::decay_t<E>, std::exception_ptr> && !std::is_same_v<std::decay_t<E>, bool>)
-  Task<bool> cancel(E exc, bool blocking = true) const {
-    return cancel(std::make_exception_ptr(std::move(exc)), blocking);
-  }
+  requires(!std::is_same_v<std::decay_t<E>, std::exception_ptr> &&
+           !std::is_same_v<std::decay_t<E>, bool>) Task<bool> cancel(E exc, bool blocking = true)
+  const { return cancel(std::make_exception_ptr(std::move(exc)), blocking); }
   Task<bool> cancel(std::exception_ptr exc, bool blocking = true) const {
     detail::TaskRef s = state_;  // the coroutine keeps the task alive, not the handle
     if (s->terminated) {
@@ -109,7 +108,8 @@ class AnyTaskHandle {
 
  protected:
   void require_terminated(const char* what) const {
-    if (!state_->terminated) throw RuntimeError(std::string("curio: task ") + what + " requested before the task ended");
+    if (!state_->terminated)
+      throw RuntimeError(std::string("curio: task ") + what + " requested before the task ended");
   }
 
   // Waits on the task's joiners list. For join, marks the task joined, removes it from its

@@ -51,10 +51,8 @@ struct Promise : PromiseBase {
 
   Task<T> get_return_object() noexcept;
   template <class U = T>
-    requires std::is_convertible_v<U&&, T>
-  void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
-    value.emplace(std::forward<U>(v));
-  }
+  requires std::is_convertible_v<U&&, T>
+  void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) { value.emplace(std::forward<U>(v)); }
   T take() {
     if (error) std::rethrow_exception(error);
     return std::move(*value);

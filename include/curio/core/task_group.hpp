@@ -85,8 +85,8 @@ class TaskGroup {
   std::exception_ptr exception() const;
   // Values of the non-daemon members still in the group, by task id; raises the first error.
   template <class T>
-    requires(!std::is_void_v<T>)
-  std::vector<T> results() const;
+  requires(!std::is_void_v<T>) std::vector<T> results()
+  const;
   std::vector<std::exception_ptr> exceptions() const;
   // Non-daemon members still in the group, by task id.
   std::vector<AnyTaskHandle> tasks() const;
@@ -109,7 +109,7 @@ class TaskGroup {
   bool joined_ = false;
   detail::TaskState* head_ = nullptr;  // members, oldest first
   detail::TaskState* tail_ = nullptr;
-  std::size_t running_ = 0;            // non-daemon members still running
+  std::size_t running_ = 0;               // non-daemon members still running
   std::deque<detail::TaskRef> finished_;  // finished members not yet consumed, in order
   WaitQueue finish_waiters_;
   detail::TaskRef completed_;
@@ -150,8 +150,8 @@ T TaskGroup::result() const {
 }
 
 template <class T>
-  requires(!std::is_void_v<T>)
-std::vector<T> TaskGroup::results() const {
+requires(!std::is_void_v<T>) std::vector<T> TaskGroup::results()
+const {
   require_joined("results");
   std::vector<T> out;
   for (detail::TaskState* t : sorted_members()) out.push_back(AnyTaskHandle(detail::TaskRef(t)).result_as<T>());

@@ -157,18 +157,16 @@ detail::TimeoutAwaiter<T, false> timeout_at(Clock::time_point deadline, Task<T> 
 
 // The same for any awaitable (q.get(), sock.recv(...)) or a callable returning a Task.
 template <class Rep, class Period, class X>
-  requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value)
-auto timeout_after(std::chrono::duration<Rep, Period> d, X&& op) {
+requires(TaskLike<X> &&
+         !is_task<std::remove_cvref_t<X>>::value) auto timeout_after(std::chrono::duration<Rep, Period> d, X&& op) {
   return timeout_after(d, detail::to_task(std::forward<X>(op)));
 }
 template <class X>
-  requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value)
-auto timeout_after(double seconds, X&& op) {
+requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value) auto timeout_after(double seconds, X&& op) {
   return timeout_after(seconds, detail::to_task(std::forward<X>(op)));
 }
 template <class X>
-  requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value)
-auto timeout_at(Clock::time_point deadline, X&& op) {
+requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value) auto timeout_at(Clock::time_point deadline, X&& op) {
   return timeout_at(deadline, detail::to_task(std::forward<X>(op)));
 }
 
@@ -188,18 +186,16 @@ detail::TimeoutAwaiter<T, true> ignore_at(Clock::time_point deadline, Task<T> op
 }
 
 template <class Rep, class Period, class X>
-  requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value)
-auto ignore_after(std::chrono::duration<Rep, Period> d, X&& op) {
+requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value) auto ignore_after(std::chrono::duration<Rep, Period> d,
+                                                                                   X&& op) {
   return ignore_after(d, detail::to_task(std::forward<X>(op)));
 }
 template <class X>
-  requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value)
-auto ignore_after(double seconds, X&& op) {
+requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value) auto ignore_after(double seconds, X&& op) {
   return ignore_after(seconds, detail::to_task(std::forward<X>(op)));
 }
 template <class X>
-  requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value)
-auto ignore_at(Clock::time_point deadline, X&& op) {
+requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value) auto ignore_at(Clock::time_point deadline, X&& op) {
   return ignore_at(deadline, detail::to_task(std::forward<X>(op)));
 }
 

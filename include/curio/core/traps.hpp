@@ -96,8 +96,7 @@ struct Traps {
     }
     return false;
   }
-  static void block(TaskState* t, std::coroutine_handle<> h, TaskStatus s, void (*undo)(void*),
-                    void* ctx) noexcept {
+  static void block(TaskState* t, std::coroutine_handle<> h, TaskStatus s, void (*undo)(void*), void* ctx) noexcept {
     t->kernel->block(t, h, s, undo, ctx);
   }
   static void reschedule(TaskState* t, std::exception_ptr error = {}) noexcept {
@@ -122,9 +121,7 @@ struct Traps {
   // Cancels t with exc (never raises in the caller). No-op bookkeeping is the caller's job.
   static void cancel(TaskState* t, std::exception_ptr exc) { t->kernel->cancel_task(t, std::move(exc)); }
 
-  static std::int64_t set_timeout(TaskState* t, std::int64_t deadline) {
-    return t->kernel->set_timeout(t, deadline);
-  }
+  static std::int64_t set_timeout(TaskState* t, std::int64_t deadline) { return t->kernel->set_timeout(t, deadline); }
   static void unset_timeout(TaskState* t, std::int64_t prior) { t->kernel->unset_timeout(t, prior); }
 
   static void io_register(FdRegistration& reg) {

@@ -19,7 +19,8 @@ class WaitQueue {
   // on freed memory.
   ~WaitQueue() {
     while (detail::WaitNode* n = list_.pop_front())
-      detail::Traps::reschedule(n->task, std::make_exception_ptr(RuntimeError("curio: a WaitQueue was destroyed while a task waited on it")));
+      detail::Traps::reschedule(
+          n->task, std::make_exception_ptr(RuntimeError("curio: a WaitQueue was destroyed while a task waited on it")));
   }
   WaitQueue(const WaitQueue&) = delete;
   WaitQueue& operator=(const WaitQueue&) = delete;

@@ -72,8 +72,7 @@ class AsyncFile {
   // Writes the concatenation of lines (no newlines added), in one operation: another task's
   // write never lands between two of them.
   template <std::ranges::input_range R>
-    requires std::convertible_to<std::ranges::range_reference_t<R>, std::string_view>
-  Task<> writelines(const R& lines) {
+  requires std::convertible_to<std::ranges::range_reference_t<R>, std::string_view> Task<> writelines(const R& lines) {
     std::string joined;
     for (auto&& line : lines) joined.append(std::string_view(line));
     return write_joined(std::move(joined));

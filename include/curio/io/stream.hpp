@@ -24,8 +24,7 @@ namespace curio {
 // consumed: the stream is at its end).
 class EofError : public CurioError {
  public:
-  EofError(const std::string& message, std::string partial)
-      : CurioError(message), partial_(std::move(partial)) {}
+  EofError(const std::string& message, std::string partial) : CurioError(message), partial_(std::move(partial)) {}
   const std::string& partial() const noexcept { return partial_; }
   std::size_t bytes_read() const noexcept { return partial_.size(); }
 
@@ -93,8 +92,8 @@ class Stream {
   bool socket_;
   bool drain_hint_;
   bool eof_ = false;
-  std::string buf_;        // allocated only once data arrives: an idle stream holds nothing
-  std::size_t pos_ = 0;    // start of unread data in buf_
+  std::string buf_;          // allocated only once data arrives: an idle stream holds nothing
+  std::size_t pos_ = 0;      // start of unread data in buf_
   std::size_t scanned_ = 0;  // readline: bytes after pos_ already searched for '\n'
 };
 

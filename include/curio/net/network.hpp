@@ -42,7 +42,7 @@ Task<Socket> open_connection(std::string host, std::uint16_t port);
 Task<Socket> open_unix_connection(std::string path);
 
 struct ServerOptions {
-  int family = AF_INET;     // AF_INET6 for an IPv6 listener
+  int family = AF_INET;  // AF_INET6 for an IPv6 listener
   int backlog = 1024;
   bool reuse_address = true;
   bool reuse_port = false;

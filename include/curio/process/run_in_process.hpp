@@ -72,8 +72,8 @@ std::string describe_current_exception();
 }  // namespace detail
 
 template <class F, class... A>
-  requires std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>
-Task<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>> run_in_process(F fn, A... args) {
+requires std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>
+    Task<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>> run_in_process(F fn, A... args) {
   using R = std::invoke_result_t<F, A...>;
   std::string bytes = co_await detail::run_forked([&]() -> std::string {
     std::string out = "V";

@@ -82,8 +82,8 @@ struct PopenOptions {
   Redirect stderr_mode = INHERIT;
   std::optional<std::string> cwd{};               // the child's working directory
   std::optional<std::vector<std::string>> env{};  // "K=V" entries; nullopt: the parent's environment
-  bool close_fds = true;            // the child inherits no other descriptor of the parent
-  bool start_new_session = false;   // setsid() in the child
+  bool close_fds = true;                          // the child inherits no other descriptor of the parent
+  bool start_new_session = false;                 // setsid() in the child
 };
 
 // stdout and stderr of a finished communicate().
@@ -192,7 +192,7 @@ struct RunOptions {
   Redirect stdin_mode = INHERIT;
   Redirect stdout_mode = INHERIT;
   Redirect stderr_mode = INHERIT;
-  bool check = false;                       // CalledProcessError on a non-zero returncode
+  bool check = false;                                 // CalledProcessError on a non-zero returncode
   std::optional<std::chrono::nanoseconds> timeout{};  // TaskTimeout after this long
   std::optional<std::string_view> cwd{};
   std::optional<std::span<const std::string>> env{};  // "K=V" entries

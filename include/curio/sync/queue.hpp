@@ -5,9 +5,9 @@
 // close() ends a queue: waiting and later puts fail with QueueClosed, gets drain what is left.
 #pragma once
 
-#include <cstddef>
 #include <algorithm>
 #include <coroutine>
+#include <cstddef>
 #include <deque>
 #include <functional>
 #include <optional>
@@ -132,8 +132,9 @@ class BasicQueue {
     struct Awaiter : detail::Traps::WaitListAwaiter {
       BasicQueue* q;
       std::optional<T> item;
-      Awaiter(detail::WaitList* l, TaskStatus s, BasicQueue* queue, T&& v)
-          noexcept(std::is_nothrow_move_constructible_v<T>) : WaitListAwaiter(l, s), q(queue), item(std::move(v)) {}
+      Awaiter(detail::WaitList* l, TaskStatus s, BasicQueue* queue,
+              T&& v) noexcept(std::is_nothrow_move_constructible_v<T>)
+          : WaitListAwaiter(l, s), q(queue), item(std::move(v)) {}
       bool await_ready() {
         if (q->closed_) throw QueueClosed("curio: put on a closed queue");
         if (!q->putters_.empty() || q->full()) return false;

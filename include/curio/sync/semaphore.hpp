@@ -57,8 +57,8 @@ class BoundedSemaphore : public Semaphore {
   auto scoped() noexcept { return detail::HoldAwaiter<BoundedSemaphore, decltype(acquire())>{this, acquire()}; }
   void release() {
     if (waiters_.empty() && value_ >= bound_)
-      throw RuntimeError("curio: BoundedSemaphore released more times than acquired (bound " +
-                         std::to_string(bound_) + ")");
+      throw RuntimeError("curio: BoundedSemaphore released more times than acquired (bound " + std::to_string(bound_) +
+                         ")");
     Semaphore::release();
   }
   std::size_t bound() const noexcept { return bound_; }

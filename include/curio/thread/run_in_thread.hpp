@@ -13,8 +13,8 @@
 #include <memory>
 #include <optional>
 #include <tuple>
-#include <typeinfo>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <variant>
 
@@ -110,12 +110,13 @@ Task<std::invoke_result_t<F, A...>> run_in_thread_impl(std::function<void()> on_
 // co_await run_in_thread(fn, args...): fn(args...) on a worker thread. Arguments are copied (or
 // moved) into the job; pass std::ref for references that outlive the call.
 template <class F, class... A>
-  requires std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>
+requires std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>
 auto run_in_thread(F&& fn, A&&... args) {
-  return detail::run_in_thread_impl({}, std::decay_t<F>(std::forward<F>(fn)), std::decay_t<A>(std::forward<A>(args))...);
+  return detail::run_in_thread_impl({}, std::decay_t<F>(std::forward<F>(fn)),
+                                    std::decay_t<A>(std::forward<A>(args))...);
 }
 template <class F, class... A>
-  requires std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>
+requires std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>
 auto run_in_thread(CallOnCancel on_cancel, F&& fn, A&&... args) {
   return detail::run_in_thread_impl(std::move(on_cancel.fn), std::decay_t<F>(std::forward<F>(fn)),
                                     std::decay_t<A>(std::forward<A>(args))...);
@@ -142,8 +143,8 @@ const void* callable_identity(const F& fn) noexcept {
 // worker thread is blocked in a given callable at a time; other callers of the same callable
 // wait in the kernel, in order. Callable identity: the function pointer, or the functor type.
 template <class F, class... A>
-  requires std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>
-Task<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>> block_in_thread(F fn, A... args) {
+requires std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>
+    Task<std::invoke_result_t<std::decay_t<F>, std::decay_t<A>...>> block_in_thread(F fn, A... args) {
   auto gate = detail::block_gate_for(detail::callable_identity(fn));
   co_await detail::enter_gate(*gate);
   struct Leave {

@@ -27,9 +27,9 @@ namespace detail {
 
 // What the thread asks its kernel to do: run `work`; or, if `fail` is set instead... see below.
 struct AwaitRequest {
-  Task<> work;                                    // runs the operation, reports to the thread
-  std::function<void(std::exception_ptr)> fail;   // reports a cancellation without running it
-  bool finished = false;                          // the thread function has returned
+  Task<> work;                                   // runs the operation, reports to the thread
+  std::function<void(std::exception_ptr)> fail;  // reports a cancellation without running it
+  bool finished = false;                         // the thread function has returned
 };
 
 struct AsyncThread {
@@ -86,7 +86,7 @@ Task<R> async_thread_task(std::function<R()> fn, SpawnOptions) {
 
 // Starts fn() on a new thread managed as a task; returns its TaskHandle.
 template <class F>
-  requires std::is_invocable_v<std::decay_t<F>>
+requires std::is_invocable_v<std::decay_t<F>>
 auto spawn_thread(F&& fn, SpawnOptions options = {}) {
   using R = std::invoke_result_t<std::decay_t<F>>;
   return spawn(detail::async_thread_task<R>(std::function<R()>(std::forward<F>(fn)), options), options);

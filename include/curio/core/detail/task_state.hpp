@@ -49,7 +49,7 @@ struct TimeoutScope;
 
 // What the kernel and task groups need to know about a task's result type T, type-erased.
 struct ResultOps {
-  const std::type_info* type;            // typeid(T): a mismatched typed read is a clear error
+  const std::type_info* type;              // typeid(T): a mismatched typed read is a clear error
   bool (*is_none)(PromiseBase*) noexcept;  // curio's "None" (void, empty optional, null pointer)
 };
 
@@ -103,8 +103,8 @@ class WaitList {
 
 class TaskState {
  public:
-  TaskState(Kernel* k, std::coroutine_handle<> root, PromiseBase* promise, std::uint64_t id,
-            std::uint64_t parent_id, bool daemon) noexcept;
+  TaskState(Kernel* k, std::coroutine_handle<> root, PromiseBase* promise, std::uint64_t id, std::uint64_t parent_id,
+            bool daemon) noexcept;
   ~TaskState();
   TaskState(const TaskState&) = delete;
   TaskState& operator=(const TaskState&) = delete;
@@ -133,15 +133,15 @@ class TaskState {
   TaskState* ready_next = nullptr;    // kernel ready queue link
   TaskState* all_prev = nullptr;      // kernel list of live tasks
   TaskState* all_next = nullptr;
-  void (*undo)(void*) = nullptr;      // removes the current wait registration (curio's cancel_func)
+  void (*undo)(void*) = nullptr;  // removes the current wait registration (curio's cancel_func)
   void* undo_ctx = nullptr;
   std::exception_ptr trap_error;      // raised by the pending co_await when resumed
   std::exception_ptr cancel_pending;  // a cancellation waiting for the next blocking point
 
   // --- time ---
   TimerNode sleep_timer;
-  TimerNode timeout_timer;                  // armed at the active (nearest) deadline
-  TimeoutScope* deadlines = nullptr;        // innermost timeout_after/ignore_after block
+  TimerNode timeout_timer;            // armed at the active (nearest) deadline
+  TimeoutScope* deadlines = nullptr;  // innermost timeout_after/ignore_after block
 
   // --- joining and groups ---
   const ResultOps* result_ops = nullptr;
@@ -155,13 +155,13 @@ class TaskState {
   std::uint32_t no_cancel_depth = 0;  // nesting of disable_cancellation
   TaskStatus status = TaskStatus::Initial;
   bool daemon;
-  bool cancelled = false;   // cancel() was called on it while it was alive
+  bool cancelled = false;  // cancel() was called on it while it was alive
   bool terminated = false;
-  bool joined = false;      // its outcome was collected (join, group, cancel after end)
+  bool joined = false;  // its outcome was collected (join, group, cancel after end)
   bool result_read = false;
-  bool waiting = false;     // suspended in a trap (undo is meaningful)
+  bool waiting = false;             // suspended in a trap (undo is meaningful)
   bool pending_is_timeout = false;  // cancel_pending holds a TaskTimeout (cleared on block exit)
-  bool in_kernel = false;   // counted in the kernel's list of live tasks
+  bool in_kernel = false;           // counted in the kernel's list of live tasks
 };
 
 // Called by the kernel when a member of a task group terminates (defined with TaskGroup).
