@@ -761,7 +761,8 @@ TEST(AsyncFileClose, ACloseCancelledBeforeItRanStillClosesAndFlushes) {
     // Keep every worker busy (earlier tests may have left several idle), so the close job queues.
     auto busy_job = [] { std::this_thread::sleep_for(std::chrono::milliseconds(200)); };
     curio::TaskGroup busy;
-    for (std::size_t i = 0, n = curio::worker_thread_count() + 1; i < n; ++i) busy.spawn(curio::run_in_thread(busy_job));
+    for (std::size_t i = 0, n = curio::worker_thread_count() + 1; i < n; ++i)
+      busy.spawn(curio::run_in_thread(busy_job));
     co_await curio::sleep(20ms);
     bool timed_out = false;
     try {
