@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <array>
+
 namespace curio::detail {
 
 void FdHandle::ensure_registered() {
@@ -39,6 +41,11 @@ int FdHandle::detach() noexcept {
   if (reg_) Traps::io_release(*reg_);
   reg_.reset();
   return std::exchange(fd_, -1);
+}
+
+std::span<char> read_scratch() noexcept {
+  thread_local std::array<char, 65536> buffer;
+  return buffer;
 }
 
 void make_nonblocking(int fd) {

@@ -13,10 +13,9 @@
 namespace curio {
 
 using detail::IoDirection;
+using detail::would_block;
 
 namespace {
-
-bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK; }
 
 // accept(2) on Linux reports network errors already pending on the new connection, and
 // firewall refusals; the listener is fine and the man page says to retry like EAGAIN.
@@ -37,13 +36,6 @@ bool accept_should_retry(int err) noexcept {
     default:
       return false;
   }
-}
-
-// Reads land here first, so a task waiting for data pins no buffer of its own; only what
-// arrived is copied out. Safe: nothing suspends between the read and the copy.
-std::span<char> scratch() noexcept {
-  thread_local std::array<char, 65536> buffer;
-  return buffer;
 }
 
 }  // namespace
@@ -149,7 +141,7 @@ Task<std::size_t> Socket::recv_into(std::span<std::byte> buffer, int flags) {
 }
 
 Task<std::string> Socket::recv(std::size_t maxsize, int flags) {
-  std::span<char> buf = scratch();
+  std::span<char> buf = detail::read_scratch();
   if (maxsize < buf.size()) buf = buf.first(maxsize);
   for (;;) {
     if (!fd_.may_be_ready(IoDirection::Read)) co_await fd_.wait(IoDirection::Read);
@@ -167,7 +159,7 @@ Task<std::string> Socket::recv(std::size_t maxsize, int flags) {
 }
 
 Task<std::pair<std::string, SocketAddress>> Socket::recvfrom(std::size_t maxsize, int flags) {
-  std::span<char> buf = scratch();
+  std::span<char> buf = detail::read_scratch();
   if (maxsize < buf.size()) buf = buf.first(maxsize);
   for (;;) {
     SocketAddress from;

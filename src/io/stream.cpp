@@ -15,16 +15,7 @@ namespace curio {
 
 using detail::IoDirection;
 
-namespace {
-
-std::span<char> scratch() noexcept {
-  thread_local std::array<char, 65536> buffer;
-  return buffer;
-}
-
-bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK; }
-
-}  // namespace
+using detail::would_block;
 
 Stream::Stream(Stream&& o) noexcept
     : fd_(o.fd_),
@@ -58,7 +49,7 @@ std::string Stream::take(std::size_t n) {
 }
 
 Task<std::size_t> Stream::fill() {
-  std::span<char> buf = scratch();
+  std::span<char> buf = detail::read_scratch();
   for (;;) {
     if (!fd_->may_be_ready(IoDirection::Read)) co_await fd_->wait(IoDirection::Read);
     int fd = fd_->fd();

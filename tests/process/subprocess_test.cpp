@@ -23,23 +23,13 @@
 #include <vector>
 
 #include "core/test_support.hpp"
+#include "io/io_test_support.hpp"  // open_fd_count
 
 using namespace curio_test;
 using namespace curio::subprocess;
 using curio::Task;
 
 namespace {
-
-int open_fd_count() {
-  DIR* d = ::opendir("/proc/self/fd");
-  if (!d) return -1;
-  int n = 0;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] != '.') ++n;
-  }
-  ::closedir(d);
-  return n;
-}
 
 // True once no process has this pid (killed and reaped; not even a zombie).
 bool process_gone(int pid) { return ::kill(pid, 0) < 0 && errno == ESRCH; }

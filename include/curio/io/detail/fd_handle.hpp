@@ -4,7 +4,9 @@
 // reused descriptor number can never wake a stale waiter.
 #pragma once
 
+#include <cerrno>
 #include <memory>
+#include <span>
 #include <utility>
 
 #include "curio/core/traps.hpp"
@@ -61,5 +63,12 @@ class FdHandle {
 
 // Puts fd into non-blocking, close-on-exec mode (SystemError on failure).
 void make_nonblocking(int fd);
+
+inline bool would_block(int err) noexcept { return err == EAGAIN || err == EWOULDBLOCK; }
+
+// The calling thread's read buffer (64 KiB). Reads land here first, so a task waiting for data
+// pins no buffer of its own; only what arrived is copied out. Safe because nothing suspends
+// between a read into it and the copy.
+std::span<char> read_scratch() noexcept;
 
 }  // namespace curio::detail
