@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what curio-cpp needs on Debian 12 (only packages that are missing).
 set -euo pipefail
-pkgs=(g++ clang cmake ninja-build libgtest-dev libgmock-dev libbenchmark-dev libboost1.81-dev libclang-rt-14-dev libsqlite3-dev)
+pkgs=(g++ clang cmake ninja-build libgtest-dev libgmock-dev libbenchmark-dev libboost1.81-dev libclang-rt-14-dev libsqlite3-dev
+      liburing-dev libssl-dev openssl netcat-openbsd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -42,4 +42,15 @@ bool is_cancellation(const std::exception_ptr& e) noexcept {
   }
 }
 
+bool is_connection_error(const std::exception_ptr& e) noexcept {
+  if (!e) return false;
+  try {
+    std::rethrow_exception(e);
+  } catch (const ConnectionError&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
 }  // namespace curio

@@ -139,9 +139,52 @@ class SystemError : public std::system_error {
   int error_number() const noexcept { return code().value(); }
 };
 
+// A connection ended by the peer or the network (Python's ConnectionError family). They are
+// SystemErrors, so existing `catch (const SystemError&)` sites keep working; servers treat them
+// as the normal end of a connection, not as a crash.
+class ConnectionError : public SystemError {
+ public:
+  using SystemError::SystemError;
+};
+class ConnectionResetError : public ConnectionError {  // ECONNRESET
+ public:
+  using ConnectionError::ConnectionError;
+};
+class BrokenPipeError : public ConnectionError {  // EPIPE, ESHUTDOWN
+ public:
+  using ConnectionError::ConnectionError;
+};
+class ConnectionRefusedError : public ConnectionError {  // ECONNREFUSED
+ public:
+  using ConnectionError::ConnectionError;
+};
+class ConnectionAbortedError : public ConnectionError {  // ECONNABORTED, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH
+ public:
+  using ConnectionError::ConnectionError;
+};
+
+// Throws the SystemError subclass that errno err names (ConnectionResetError for ECONNRESET...).
 [[noreturn]] inline void throw_system_error(const std::string& operation, int err = errno) {
-  throw SystemError(err, operation);
+  switch (err) {
+    case ECONNRESET:
+      throw ConnectionResetError(err, operation);
+    case EPIPE:
+    case ESHUTDOWN:
+      throw BrokenPipeError(err, operation);
+    case ECONNREFUSED:
+      throw ConnectionRefusedError(err, operation);
+    case ECONNABORTED:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+      throw ConnectionAbortedError(err, operation);
+    default:
+      throw SystemError(err, operation);
+  }
 }
+
+// True when e holds a ConnectionError: a peer went away (servers end such a handler quietly).
+bool is_connection_error(const std::exception_ptr& e) noexcept;
 
 // A readable one-line description of any exception_ptr ("TaskCancelled: task cancelled").
 std::string describe_exception(const std::exception_ptr& e);
