@@ -1,16 +1,16 @@
 // src/core/kernel.cpp: the kernel loop (curio's kernel.py). Each cycle: poll I/O (blocking only
 // when nothing is ready), take wakeups from other threads, expire timers, then run exactly the
 // tasks that were ready when the cycle began, so a sleep(0) loop cannot starve I/O or timers.
+// The I/O poller is a backend behind src/core/poller.hpp (epoll or io_uring).
 #include "curio/core/kernel.hpp"
 
-#include <sys/epoll.h>
-#include <unistd.h>
-
-#include <array>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "curio/core/traps.hpp"
+#include "poller.hpp"
 #include "remote_inbox.hpp"
 
 namespace curio {
@@ -20,9 +20,11 @@ using detail::TaskState;
 namespace {
 std::atomic<std::uint64_t> next_task_id{0};
 
-// While busy, poll I/O without blocking once every this many cycles (an epoll_wait per
-// cycle would cost more than the task switches it separates).
-constexpr unsigned kCyclesBetweenPolls = 16;
+// While busy, poll I/O without blocking at the start of a cycle once the last poll is older than
+// this. Bounded in time, not in cycles: a few slow cycles must not hide an end-of-file that
+// arrived before a cancellation (curio polls every cycle), and a tight sleep(0) loop must not pay
+// a system call per task switch.
+constexpr std::int64_t kPollIntervalNs = 10'000;
 
 // With nothing ready but a task that just started waiting for another thread (run_in_thread,
 // UniversalQueue...), watch the inbox up to this long before sleeping in epoll: short jobs answer
@@ -36,19 +38,57 @@ class CurrentKernel {
   explicit CurrentKernel(Kernel* k) { detail::tls_current_kernel = k; }
   ~CurrentKernel() { detail::tls_current_kernel = nullptr; }
 };
+
+// The backend KernelOptions asked for, with Auto resolved through CURIO_BACKEND.
+IoBackend requested_backend(IoBackend option) {
+  if (option != IoBackend::Auto) return option;
+  const char* env = std::getenv("CURIO_BACKEND");
+  if (!env || !*env) return IoBackend::Auto;
+  std::string_view v(env);
+  if (v == "auto") return IoBackend::Auto;
+  if (v == "epoll") return IoBackend::Epoll;
+  if (v == "io_uring") return IoBackend::IoUring;
+  throw RuntimeError("curio: CURIO_BACKEND must be epoll, io_uring or auto (got '" + std::string(v) + "')");
+}
+
+std::unique_ptr<detail::Poller> make_poller(IoBackend requested, int inbox_fd) {
+  switch (requested) {
+    case IoBackend::Epoll:
+      return detail::make_epoll_poller(inbox_fd);
+    case IoBackend::IoUring:
+      try {
+        return detail::make_uring_poller(inbox_fd);
+      } catch (const SystemError& e) {
+        throw SystemError(e.code().value(), std::string("curio: the io_uring backend was requested but cannot be used: ") +
+                                                e.what());
+      }
+    case IoBackend::Auto:
+      break;
+  }
+  try {
+    return detail::make_uring_poller(inbox_fd);
+  } catch (const SystemError&) {
+    return detail::make_epoll_poller(inbox_fd);  // io_uring forbidden or too old: fall back
+  }
+}
 }  // namespace
 
-Kernel::Kernel() : inbox_(std::make_shared<detail::RemoteInbox>()) {
-  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_fd_ < 0) throw_system_error("epoll_create1");
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.ptr = nullptr;  // nullptr marks the inbox eventfd
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, inbox_->event_fd(), &ev) < 0) {
-    int err = errno;
-    ::close(epoll_fd_);
-    throw_system_error("epoll_ctl(ADD eventfd)", err);
+std::string_view to_string(IoBackend backend) noexcept {
+  switch (backend) {
+    case IoBackend::Epoll:
+      return "epoll";
+    case IoBackend::IoUring:
+      return "io_uring";
+    case IoBackend::Auto:
+      break;
   }
+  return "auto";
+}
+
+Kernel::Kernel(KernelOptions options) : inbox_(std::make_shared<detail::RemoteInbox>()) {
+  poller_ = make_poller(requested_backend(options.backend), inbox_->event_fd());
+  backend_ = poller_->backend();
+  poll_events_.reserve(256);
 }
 
 Kernel::~Kernel() {
@@ -57,7 +97,6 @@ Kernel::~Kernel() {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "curio: kernel shutdown failed in destructor: %s\n", e.what());
   }
-  if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
 
 void Kernel::check_usable() const {
@@ -113,10 +152,8 @@ void Kernel::cycle() {
       timeout_ms = wait <= 0 ? 0 : static_cast<int>((wait + 999'999) / 1'000'000);
     }
     poll_io(timeout_ms);
-    cycles_since_poll_ = 0;
-  } else if (io_registrations_ > 0 && ++cycles_since_poll_ >= kCyclesBetweenPolls) {
+  } else if (io_registrations_ > 0 && detail::now_ns() - last_poll_ns_ >= kPollIntervalNs) {
     poll_io(0);
-    cycles_since_poll_ = 0;
   }
   if (inbox_->pending()) drain_inbox();
   if (!timers_.empty()) expire_timers(detail::now_ns());
@@ -145,31 +182,34 @@ void Kernel::poll_io(int timeout_ms) {
     timeout_ms = 0;
     sleeping = false;
   }
-  std::array<epoll_event, 256> events;
-  int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
-  if (sleeping) inbox_->end_sleep();
-  if (n < 0) {
-    if (errno == EINTR) return;
-    throw_system_error("epoll_wait");
+  poll_events_.clear();
+  try {
+    poller_->wait(timeout_ms, poll_events_);
+  } catch (...) {
+    if (sleeping) inbox_->end_sleep();
+    throw;
   }
+  if (sleeping) inbox_->end_sleep();
+  last_poll_ns_ = detail::now_ns();
   // Dispatch only reschedules tasks (no user code runs here), so no registration in this
   // batch can be released before its event is read.
-  for (int i = 0; i < n; ++i) {
-    auto* reg = static_cast<detail::FdRegistration*>(events[i].data.ptr);
-    if (!reg) {
-      inbox_->clear_eventfd();
-      continue;
-    }
-    std::uint32_t ev = events[i].events;
-    if (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)) reg->hangup = true;
-    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-      reg->readable = true;
-      if (TaskState* t = std::exchange(reg->reader, nullptr)) reschedule(t);
-    }
-    if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
-      reg->writable = true;
-      if (TaskState* t = std::exchange(reg->writer, nullptr)) reschedule(t);
-    }
+  for (const detail::PollEvent& ev : poll_events_) dispatch_io(ev);
+}
+
+void Kernel::dispatch_io(const detail::PollEvent& ev) noexcept {
+  detail::FdRegistration* reg = ev.reg;
+  if (!reg) {
+    inbox_->clear_eventfd();
+    return;
+  }
+  if (ev.hangup) reg->hangup = true;
+  if (ev.readable) {
+    reg->readable = true;
+    if (TaskState* t = std::exchange(reg->reader, nullptr)) reschedule(t);
+  }
+  if (ev.writable) {
+    reg->writable = true;
+    if (TaskState* t = std::exchange(reg->writer, nullptr)) reschedule(t);
   }
 }
 
@@ -279,10 +319,7 @@ void Kernel::unset_timeout(TaskState* t, std::int64_t prior) {
 }
 
 void Kernel::io_register(detail::FdRegistration& reg) {
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
-  ev.data.ptr = &reg;
-  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, reg.fd, &ev) < 0) throw_system_error("epoll_ctl(ADD)");
+  poller_->add(reg);
   reg.kernel = this;
   reg.registered = true;
   reg.prev = nullptr;
@@ -294,7 +331,7 @@ void Kernel::io_register(detail::FdRegistration& reg) {
 
 void Kernel::io_release(detail::FdRegistration& reg) noexcept {
   if (!reg.registered) return;
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, reg.fd, nullptr);
+  poller_->remove(reg);
   reg.registered = false;
   reg.kernel = nullptr;
   (reg.prev ? reg.prev->next : registrations_) = reg.next;

@@ -1,7 +1,8 @@
 // curio/core/kernel.hpp: the Kernel and curio::run.
-// A kernel runs tasks on one thread: a ready queue, a timer heap, an epoll poller and an
-// eventfd inbox for wakeups from other threads. Everything else talks to it through the
-// trap set in curio/core/traps.hpp (class detail::Traps is the only friend).
+// A kernel runs tasks on one thread: a ready queue, a timer heap, an I/O poller (epoll or
+// io_uring, chosen when the kernel is made) and an eventfd inbox for wakeups from other threads.
+// Everything else talks to it through the trap set in curio/core/traps.hpp (class detail::Traps
+// is the only friend).
 #pragma once
 
 #include <atomic>
@@ -10,6 +11,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <vector>
 
 #include "curio/core/detail/result_ops.hpp"
@@ -24,13 +26,27 @@ class Kernel;
 namespace detail {
 struct Traps;
 struct FdRegistration;
+struct PollEvent;
+class Poller;
 class RemoteInbox;
 inline thread_local Kernel* tls_current_kernel = nullptr;
 }  // namespace detail
 
+// The I/O backend under a kernel. Auto reads the environment variable CURIO_BACKEND
+// (epoll, io_uring or auto); auto picks io_uring when the ring can be set up and has the
+// features used (Linux 5.13+, not forbidden by a container's seccomp policy), else epoll.
+enum class IoBackend : std::uint8_t { Auto, Epoll, IoUring };
+std::string_view to_string(IoBackend backend) noexcept;  // "auto", "epoll", "io_uring"
+
+struct KernelOptions {
+  // An explicit IoUring that cannot be set up raises SystemError naming why (no fallback).
+  IoBackend backend = IoBackend::Auto;
+};
+
 class Kernel {
  public:
-  Kernel();
+  Kernel() : Kernel(KernelOptions{}) {}
+  explicit Kernel(KernelOptions options);
   // Shuts the kernel down if the user did not (remaining tasks are cancelled).
   ~Kernel();
   Kernel(const Kernel&) = delete;
@@ -53,6 +69,9 @@ class Kernel {
   // Number of live (not yet terminated) tasks.
   std::size_t task_count() const noexcept { return live_tasks_; }
 
+  // The backend actually in use (Epoll or IoUring, never Auto).
+  IoBackend backend() const noexcept { return backend_; }
+
  private:
   friend struct detail::Traps;
   using TaskState = detail::TaskState;
@@ -62,6 +81,7 @@ class Kernel {
   void cycle();
   void run_ready_snapshot();
   void poll_io(int timeout_ms);
+  void dispatch_io(const detail::PollEvent& ev) noexcept;
   void expire_timers(std::int64_t now);
   void drain_inbox();
   void task_terminated(TaskState* t);
@@ -112,10 +132,12 @@ class Kernel {
   std::size_t live_tasks_ = 0;
 
   detail::TimerHeap timers_;
-  int epoll_fd_ = -1;
+  std::unique_ptr<detail::Poller> poller_;
+  std::vector<detail::PollEvent> poll_events_;  // reused by every poll
+  IoBackend backend_ = IoBackend::Epoll;
   detail::FdRegistration* registrations_ = nullptr;
   std::size_t io_registrations_ = 0;
-  unsigned cycles_since_poll_ = 0;
+  std::int64_t last_poll_ns_ = 0;
   std::size_t remote_waits_ = 0;  // tasks in a RemoteSignal wait (the kernel spins briefly for them)
   std::int64_t last_remote_wait_ns_ = 0;
   std::shared_ptr<detail::RemoteInbox> inbox_;

@@ -49,6 +49,7 @@ struct FdRegistration {
   // receive buffer was drained (EOF, the error or the data past the urgent mark are still there).
   bool hangup = false;
   bool registered = false;
+  std::uintptr_t poller_data = 0;  // the backend's handle for this registration
 };
 
 // Shared between a task waiting on the kernel and any thread that completes the wait once.

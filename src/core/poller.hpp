@@ -1,0 +1,43 @@
+// src/core/poller.hpp: the seam between the kernel loop and the operating system's I/O
+// notification (private). The kernel registers each descriptor once (edge-triggered readiness),
+// waits with a timeout, and gets back a batch of events that it dispatches to waiting tasks.
+// Two backends implement it, each in its own file: epoll_poller.cpp and uring_poller.cpp.
+// Nothing outside src/core includes this header, and nothing at all includes a backend's header.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "curio/core/kernel.hpp"
+
+namespace curio::detail {
+
+struct FdRegistration;
+
+// One readiness report. reg == nullptr is the kernel's inbox eventfd.
+struct PollEvent {
+  FdRegistration* reg;
+  bool readable;
+  bool writable;
+  bool hangup;  // hang-up, error or urgent data: a short read no longer proves the buffer drained
+};
+
+class Poller {
+ public:
+  virtual ~Poller() = default;
+  virtual IoBackend backend() const noexcept = 0;
+  // Starts edge-triggered readiness reports for reg.fd (both directions); raises SystemError.
+  virtual void add(FdRegistration& reg) = 0;
+  // Stops them. After it returns no event names reg, even if the descriptor is closed at once.
+  virtual void remove(FdRegistration& reg) noexcept = 0;
+  // Waits up to timeout_ms (-1: no limit, 0: only what is already there) and appends the
+  // events to out. An interrupted wait (EINTR) returns normally with what it has.
+  virtual void wait(int timeout_ms, std::vector<PollEvent>& out) = 0;
+};
+
+// Each throws SystemError if the backend cannot be set up. inbox_fd is watched for reading.
+std::unique_ptr<Poller> make_epoll_poller(int inbox_fd);
+std::unique_ptr<Poller> make_uring_poller(int inbox_fd);
+
+}  // namespace curio::detail
