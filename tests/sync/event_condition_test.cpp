@@ -55,14 +55,19 @@ TEST(Condition, NotifyWakesWaitersInOrder) {
     curio::Condition cond;
     std::vector<int> order;
     curio::TaskGroup g;
+    int waiting = 0;
     for (int i = 0; i < 3; ++i)
       g.spawn([&, i]() -> Task<> {
-        co_await curio::sleep(std::chrono::milliseconds(i));
+        co_await curio::sleep(std::chrono::milliseconds(i));  // the timer heap orders them 0, 1, 2
         auto held = co_await cond.scoped();
+        ++waiting;
         co_await cond.wait();
         order.push_back(i);
       });
-    co_await curio::sleep(5ms);
+    // Not a fixed sleep: a preempted test process (a loaded CI machine) could notify first. A
+    // waiter holds the lock from ++waiting until wait() releases it, so once the count is 3 the
+    // first scoped() below returns only after the last one waits.
+    while (waiting < 3) co_await curio::sleep(1ms);
     for (int i = 0; i < 3; ++i) {
       auto held = co_await cond.scoped();
       cond.notify();
