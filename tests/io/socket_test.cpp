@@ -559,3 +559,34 @@ TEST(Socket, CancelledOpenConnectionLeavesNoDescriptorOpen) {
   };
   curio::run(main());
 }
+
+// curio polls for I/O at every scheduling cycle; this kernel polls, while tasks stay ready, once
+// the last poll is older than 10 us. Here the busy task's cycles take 200 us each (a spin, 20x
+// that bound) and it cancels the handler after 8 of them: the end of file that arrived before
+// the cancellation must reach the handler first (with a bound of 16 cycles it did not).
+TEST(Socket, HandlerSeesEofThatArrivedWhileAnotherTaskLoopsOnSleep0) {
+  auto main = []() -> Task<std::string> {
+    auto [client, server] = Socket::pair();
+    std::string outcome = "still waiting";
+    auto handler = curio::spawn([&, &server = server]() -> Task<> {
+      try {
+        std::string data = co_await server.recv();
+        outcome = data.empty() ? "eof" : "data";
+      } catch (curio::CancelledError&) {
+        outcome = "cancelled inside recv";
+        throw;
+      }
+    });
+    co_await curio::sleep(1ms);  // the handler now waits in recv
+    client.close();
+    for (int i = 0; i < 8; ++i) {
+      auto until = std::chrono::steady_clock::now() + 200us;
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      co_await curio::sleep(0s);
+    }
+    co_await handler.cancel();
+    co_return outcome;
+  };
+  EXPECT_EQ(curio::run(main()), "eof");
+}
