@@ -52,7 +52,8 @@ int main(int argc, char** argv) {
     co_await g.scope([&]() -> curio::Task<> {
       g.spawn(report_connections(), {.daemon = true});
       g.spawn(curio::tcp_server("127.0.0.1", port, echo_client));
-      std::printf("server: listening on 127.0.0.1:%u (one thread)\n", port);
+      std::printf("server: listening on 127.0.0.1:%u (one thread, %s backend)\n", port,
+                  curio::to_string(curio::Kernel::current()->backend()).data());
       std::fflush(stdout);
       co_return;
     });
