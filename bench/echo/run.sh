@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
-# Side-by-side echo benchmark: ours (examples/echo_server as written), Boost.Asio 1.81 with C++20
-# coroutines, and a hand-written epoll server; each server pinned to CPU 0, the load generator
-# to CPU 1, all in one run. Loads: 1, 100, 1000 connections in ping-pong with 64 B and 1 KiB
-# messages; then 10,000 idle connections for the server's memory per connection.
+# Side-by-side echo benchmark: ours (examples/echo_server as written) on each I/O backend,
+# Boost.Asio 1.81 with C++20 coroutines, a hand-written epoll server and a hand-written io_uring
+# server; each server pinned to CPU 0, the load generator to CPU 1, all in one run. Loads: 1,
+# 100, 1000 connections in ping-pong with 64 B and 1 KiB messages (msgs/s and the server's CPU
+# time per message, from /proc/PID/stat); then 10,000 idle connections for the server's memory
+# per connection.
 # Usage: bench/echo/run.sh [build-dir (default build/bench)] [seconds per load (default 3)]
+#        ECHO_SERVERS="ours_epoll ours_uring epoll uring" narrows the set.
 set -euo pipefail
 build=${1:-build/bench}
 secs=${2:-3}
 loadgen=$build/bench/echo/echo_loadgen
 declare -A server_cmd=(
-  [ours]="$build/examples/echo_server --port 25100"
+  [ours_epoll]="env CURIO_BACKEND=epoll $build/examples/echo_server --port 25100"
+  [ours_uring]="env CURIO_BACKEND=io_uring $build/examples/echo_server --port 25104"
   [asio]="$build/bench/echo/echo_asio_server --port 25102"
   [epoll]="$build/bench/echo/echo_epoll_server --port 25101"
+  [uring]="$build/bench/echo/echo_uring_server --port 25103"
 )
-declare -A server_port=([ours]=25100 [asio]=25102 [epoll]=25101)
-servers=(ours asio epoll)
+declare -A server_port=([ours_epoll]=25100 [ours_uring]=25104 [asio]=25102 [epoll]=25101 [uring]=25103)
+read -r -a servers <<<"${ECHO_SERVERS:-ours_epoll ours_uring asio epoll uring}"
 ulimit -n "$(ulimit -Hn)"
+tick=$(getconf CLK_TCK)
 
 start_server() {  # name -> pid
-  taskset -c 0 ${server_cmd[$1]} >/dev/null 2>&1 &
+  taskset -c 0 ${server_cmd[$1]} >/dev/null 2>>"${ECHO_SERVER_LOG:-/dev/null}" &
   local pid=$!
   for _ in $(seq 50); do
     if (exec 3<>/dev/tcp/127.0.0.1/"${server_port[$1]}") 2>/dev/null; then break; fi
@@ -27,18 +33,21 @@ start_server() {  # name -> pid
   echo "$pid"
 }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 
-declare -A rate p50 p99 mem
+declare -A rate cpu mem
 for name in "${servers[@]}"; do
   pid=$(start_server "$name")
   for conns in 1 100 1000; do
     for size in 64 1024; do
+      c0=$(cpu_ticks "$pid")
       out=$(taskset -c 1 "$loadgen" --port "${server_port[$name]}" --conns "$conns" --size "$size" --seconds "$secs")
+      c1=$(cpu_ticks "$pid")
       key="$name/$conns/$size"
       rate[$key]=$(field msgs_per_sec "$out")
-      p50[$key]=$(field p50_us "$out")
-      p99[$key]=$(field p99_us "$out")
+      # Server CPU per message: the CPU ticks of the whole load (connect included) over its messages.
+      cpu[$key]=$(awk -v d=$((c1 - c0)) -v t="$tick" -v r="${rate[$key]}" -v s="$secs" 'BEGIN{printf "%.0f", d / t * 1e9 / (r * s)}')
     done
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true
@@ -57,19 +66,27 @@ for name in "${servers[@]}"; do
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done
 
-printf '\n%-6s %-6s | %-24s | %-24s | %-24s | %-9s %-9s\n' conns size "ours msg/s p50/p99 us" "asio msg/s p50/p99 us" \
-  "epoll msg/s p50/p99 us" "ours/asio" "ours/epoll"
+printf '\nmsgs/s (server CPU ns per message)\n%-5s %-5s' conns size
+for name in "${servers[@]}"; do printf ' | %-18s' "$name"; done
+printf '\n'
 for conns in 1 100 1000; do
   for size in 64 1024; do
-    row=()
+    printf '%-5s %-5s' "$conns" "$size"
     for name in "${servers[@]}"; do
       k="$name/$conns/$size"
-      row+=("$(printf '%8s %5s/%-6s' "${rate[$k]}" "${p50[$k]}" "${p99[$k]}")")
+      printf ' | %8s (%6s)  ' "${rate[$k]}" "${cpu[$k]}"
     done
-    r1=$(awk -v a="${rate[ours/$conns/$size]}" -v b="${rate[asio/$conns/$size]}" 'BEGIN{printf "%.2fx", a/b}')
-    r2=$(awk -v a="${rate[ours/$conns/$size]}" -v b="${rate[epoll/$conns/$size]}" 'BEGIN{printf "%.2fx", a/b}')
-    printf '%-6s %-6s | %-24s | %-24s | %-24s | %-9s %-9s\n' "$conns" "$size" "${row[0]}" "${row[1]}" "${row[2]}" "$r1" "$r2"
+    printf '\n'
   done
 done
-printf '\nserver memory per idle connection (10,000 connections): ours %s B, asio %s B, epoll %s B\n' \
-  "${mem[ours]}" "${mem[asio]}" "${mem[epoll]}"
+ratio() { awk -v a="${rate[$1]:-0}" -v b="${rate[$2]:-0}" 'BEGIN{ if (b > 0) printf "%.2fx", a/b; else printf "-" }'; }
+printf '\nmsgs/s ratios: ours_uring/uring, ours_uring/ours_epoll, ours_epoll/epoll\n'
+for conns in 1 100 1000; do
+  for size in 64 1024; do
+    printf '%-5s %-5s  %s  %s  %s\n' "$conns" "$size" "$(ratio "ours_uring/$conns/$size" "uring/$conns/$size")" \
+      "$(ratio "ours_uring/$conns/$size" "ours_epoll/$conns/$size")" "$(ratio "ours_epoll/$conns/$size" "epoll/$conns/$size")"
+  done
+done
+printf '\nserver memory per idle connection (10,000 connections):'
+for name in "${servers[@]}"; do printf ' %s %s B,' "$name" "${mem[$name]}"; done
+printf '\n'

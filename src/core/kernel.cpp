@@ -106,10 +106,24 @@ void Kernel::check_usable() const {
   if (shut_down_) throw RuntimeError("curio: the kernel has been shut down");
 }
 
+// A kernel may run on one thread, then on another: the poller may need to know (io_uring).
+void Kernel::adopt_thread() {
+  static thread_local const char tag = 0;
+  if (thread_tag_ == &tag) return;
+  if (thread_tag_) poller_->moved_to_this_thread();
+  thread_tag_ = &tag;
+}
+
 TaskState* Kernel::start_main(std::coroutine_handle<> root, detail::PromiseBase* promise,
                               const detail::ResultOps* ops) {
   try {
     check_usable();
+  } catch (...) {
+    root.destroy();
+    throw;
+  }
+  try {
+    adopt_thread();
   } catch (...) {
     root.destroy();
     throw;
@@ -352,6 +366,7 @@ void Kernel::shutdown() {
   if (shut_down_) return;
   if (detail::tls_current_kernel == this) throw RuntimeError("curio: shutdown() called from inside the kernel");
   if (detail::tls_current_kernel) throw RuntimeError("curio: shutdown() called inside another running kernel");
+  adopt_thread();
   {
     CurrentKernel scope(this);
     running_ = true;

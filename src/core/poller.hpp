@@ -34,6 +34,9 @@ class Poller {
   // Waits up to timeout_ms (-1: no limit, 0: only what is already there) and appends the
   // events to out. An interrupted wait (EINTR) returns normally with what it has.
   virtual void wait(int timeout_ms, std::vector<PollEvent>& out) = 0;
+  // The kernel is about to run on another thread than before (a Kernel may run on different
+  // threads one after the other). Readiness seen before may be reported again.
+  virtual void moved_to_this_thread() {}
 };
 
 // Each throws SystemError if the backend cannot be set up. inbox_fd is watched for reading.

@@ -27,24 +27,40 @@ constexpr unsigned kPollMask = POLLIN | POLLOUT | POLLRDHUP | POLLPRI;
 class UringPoller final : public Poller {
  public:
   explicit UringPoller(int inbox_fd) : inbox_fd_(inbox_fd) {
-    io_uring_params params{};
-    // Completions queue up here between polls: one per readiness edge, so size it for many
-    // connections. Overflow beyond it is kept by the kernel (IORING_FEAT_NODROP, checked below).
-    params.flags = IORING_SETUP_CQSIZE;
-    params.cq_entries = 8192;
-    int rc = io_uring_queue_init_params(256, &ring_, &params);
-    if (rc < 0) throw SystemError(-rc, "io_uring_setup failed (the io_uring backend is unavailable)");
-    constexpr unsigned needed = IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG | IORING_FEAT_RSRC_TAGS;
-    if ((params.features & needed) != needed) {
-      io_uring_queue_exit(&ring_);
-      throw SystemError(ENOSYS, "io_uring lacks needed features (no-drop completions, wait with timeout, "
-                                "multishot poll: Linux 5.13 or later)");
-    }
+    setup_ring();
     arm(inbox_fd_, kInbox);
   }
   ~UringPoller() override { io_uring_queue_exit(&ring_); }
 
   IoBackend backend() const noexcept override { return IoBackend::IoUring; }
+
+  // With cooperative task work (COOP_TASKRUN), a request's completion is run in the context of
+  // the thread that submitted it, at its next transition into the OS kernel: a thread that now
+  // sleeps elsewhere (e.g. joining the new one) may hold them back. Linux 6.18 was not seen to
+  // (Backend.KernelRunOnAnotherThread... passes either way), but the contract does not promise
+  // it, so a kernel that moves gets a fresh ring whose requests this thread submits: every live
+  // descriptor is polled again (a new poll reports the current readiness, so no edge is lost)
+  // and the old ring, with whatever it still held, is torn down.
+  void moved_to_this_thread() override {
+    io_uring old = ring_;
+    try {
+      setup_ring();
+    } catch (...) {
+      ring_ = old;  // keep the old ring (it still works, with the old thread's help)
+      throw;
+    }
+    io_uring_queue_exit(&old);
+    arm(inbox_fd_, kInbox);
+    for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+      Slot& s = slots_[i];
+      if (s.reg) {
+        s.armed = true;
+        arm(s.fd, kFirstSlot + i);
+      } else if (s.armed) {
+        release_slot(i);  // its removal was pending in the old ring
+      }
+    }
+  }
 
   void add(FdRegistration& reg) override {
     std::uint32_t i;
@@ -105,6 +121,33 @@ class UringPoller final : public Poller {
     bool armed = false;  // a poll request for it is in the ring
     std::uint32_t next_free = kNone;
   };
+
+  // Throws SystemError if the ring cannot be set up or lacks what this backend uses.
+  void setup_ring() {
+    // Completions queue up here between polls: one per readiness edge, so size it for many
+    // connections. Overflow beyond it is kept by the kernel (IORING_FEAT_NODROP, checked below).
+    io_uring_params params{};
+    params.flags = IORING_SETUP_CQSIZE;
+    params.cq_entries = 8192;
+    // Completions are posted by task work; without COOP_TASKRUN each one interrupts the thread
+    // (an IPI, like a signal), which doubled the CPU per echoed message. Cooperative: they run
+    // at our next system call, and TASKRUN_FLAG tells a non-blocking peek to enter for them.
+    params.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+    int rc = io_uring_queue_init_params(256, &ring_, &params);
+    if (rc == -EINVAL) {  // before Linux 5.19: interrupting task work it is
+      params = io_uring_params{};
+      params.flags = IORING_SETUP_CQSIZE;
+      params.cq_entries = 8192;
+      rc = io_uring_queue_init_params(256, &ring_, &params);
+    }
+    if (rc < 0) throw SystemError(-rc, "io_uring_setup failed (the io_uring backend is unavailable)");
+    constexpr unsigned needed = IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG | IORING_FEAT_RSRC_TAGS;
+    if ((params.features & needed) != needed) {
+      io_uring_queue_exit(&ring_);
+      throw SystemError(ENOSYS, "io_uring lacks needed features (no-drop completions, wait with timeout, "
+                                "multishot poll: Linux 5.13 or later)");
+    }
+  }
 
   void reap(std::vector<PollEvent>& out) {
     unsigned head;

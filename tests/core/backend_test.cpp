@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "core/test_support.hpp"
 
@@ -178,5 +179,34 @@ TEST(Backend, ManyRegistrationsClosedAndReopenedKeepWorkingOnEachBackend) {
       co_return rounds;
     };
     EXPECT_EQ(k.run(main()), 300) << "backend " << curio::to_string(backend);
+  }
+}
+
+// A kernel may run on one thread and then on another while the first one sleeps (here in
+// join) and a third thread writes: its sockets' readiness must still arrive (io_uring may run a
+// completion through the thread that submitted the request, so the ring is rebuilt).
+TEST(Backend, KernelRunOnAnotherThreadKeepsItsSocketsWorkingOnEachBackend) {
+  for (IoBackend backend : {IoBackend::Epoll, IoBackend::IoUring}) {
+    if (backend == IoBackend::IoUring && !io_uring_works()) continue;
+    Kernel k(KernelOptions{.backend = backend});
+    auto [a, b] = curio::Socket::pair();
+    k.run([](curio::Socket& a) -> Task<> {  // registers a on this thread
+      EXPECT_THROW(co_await curio::timeout_after(1ms, a.recv()), curio::TaskTimeout);
+    }(a));
+    std::string got;
+    std::thread other([&, &a = a, &b = b] {
+      got = k.run([](curio::Socket& a, curio::Socket& b) -> Task<std::string> {
+        std::thread writer([fd = b.fileno()] {
+          std::this_thread::sleep_for(5ms);
+          [[maybe_unused]] auto n = ::send(fd, "moved", 5, MSG_NOSIGNAL);
+        });
+        std::string data = co_await curio::timeout_after(2s, a.recv());
+        writer.join();
+        co_return data;
+      }(a, b));
+    });
+    other.join();
+    EXPECT_EQ(got, "moved") << "backend " << curio::to_string(backend);
+    k.shutdown();
   }
 }

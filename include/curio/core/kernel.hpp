@@ -86,6 +86,7 @@ class Kernel {
   void drain_inbox();
   void task_terminated(TaskState* t);
   void check_usable() const;
+  void adopt_thread();
 
   // --- trap implementations ---
   TaskState* spawn(std::coroutine_handle<> root, detail::PromiseBase* promise, bool daemon);
@@ -138,6 +139,7 @@ class Kernel {
   detail::FdRegistration* registrations_ = nullptr;
   std::size_t io_registrations_ = 0;
   std::int64_t last_poll_ns_ = 0;
+  const void* thread_tag_ = nullptr;  // identifies the thread that last ran this kernel
   std::size_t remote_waits_ = 0;  // tasks in a RemoteSignal wait (the kernel spins briefly for them)
   std::int64_t last_remote_wait_ns_ = 0;
   std::shared_ptr<detail::RemoteInbox> inbox_;
