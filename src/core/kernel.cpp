@@ -118,11 +118,6 @@ TaskState* Kernel::start_main(std::coroutine_handle<> root, detail::PromiseBase*
                               const detail::ResultOps* ops) {
   try {
     check_usable();
-  } catch (...) {
-    root.destroy();
-    throw;
-  }
-  try {
     adopt_thread();
   } catch (...) {
     root.destroy();
