@@ -77,18 +77,18 @@ std::string serialize(const Response& r, bool keep_alive, int version_minor) {
   return out;
 }
 
-Response error(int status, std::string message) {
+// An error answer; close: after it the connection ends (the request could not be framed or read).
+Response error(int status, std::string message, bool close = true) {
   Response r;
   r.status = status;
   r.body = std::move(message) + "\n";
-  r.close = true;
+  r.close = close;
   return r;
 }
 
 Response method_not_allowed(std::string_view allow) {
-  Response r = error(405, "method not allowed");
+  Response r = error(405, "method not allowed", false);
   r.extra_headers = "Allow: " + std::string(allow) + "\r\n";
-  r.close = false;
   return r;
 }
 
@@ -107,7 +107,7 @@ std::string_view content_type_of(std::string_view name) {
 }
 
 Task<Response> static_file(std::string_view name) {
-  if (options.static_dir.empty() || !safe_file_name(name)) co_return error(404, "not found");
+  if (options.static_dir.empty() || !safe_file_name(name)) co_return error(404, "not found", false);
   try {
     curio::AsyncFile f = co_await curio::aopen(options.static_dir + "/" + std::string(name), "rb");
     Response r;
@@ -116,7 +116,7 @@ Task<Response> static_file(std::string_view name) {
     co_await f.close();
     co_return r;
   } catch (curio::SystemError&) {
-    co_return error(404, "not found");  // missing, unreadable, or a directory
+    co_return error(404, "not found", false);  // missing, unreadable, or a directory
   }
 }
 
@@ -126,8 +126,7 @@ Task<Response> handle(const http::RequestHead& req, http::RequestReader& reader,
   std::string_view path = req.path();
   bool get = req.method() == "GET" || req.method() == "HEAD";
 
-  if (path == "/echo") {
-    if (req.method() != "POST" && req.method() != "PUT") co_return method_not_allowed("POST, PUT");
+  if (path == "/echo" && (req.method() == "POST" || req.method() == "PUT")) {
     if (req.content_length() > reader.limits().max_body) co_return error(413, "body too large");  // before 100
     if (req.expects_continue()) co_await stream.write("HTTP/1.1 100 Continue\r\n\r\n");
     Response r;
@@ -136,7 +135,7 @@ Task<Response> handle(const http::RequestHead& req, http::RequestReader& reader,
     co_return r;
   }
 
-  // The other routes take no body: one that is announced is read and dropped (bounded by the
+  // Everything else takes no body: one that is announced is read and dropped (bounded by the
   // body limit), or, if the client waits for 100-continue, refused by closing after the answer.
   bool close = false;
   if (req.has_body()) {
@@ -149,12 +148,13 @@ Task<Response> handle(const http::RequestHead& req, http::RequestReader& reader,
   if (path == "/") {
     if (!get) co_return method_not_allowed("GET, HEAD");
     r.body = kHello;
+  } else if (path == "/echo") {
+    co_return method_not_allowed("POST, PUT");
   } else if (path.starts_with("/static/")) {
     if (!get) co_return method_not_allowed("GET, HEAD");
     r = co_await static_file(path.substr(8));
   } else {
-    r = error(404, "not found");
-    r.close = false;
+    r = error(404, "not found", false);
   }
   r.head_only = req.method() == "HEAD";
   r.close = r.close || close;

@@ -11,8 +11,21 @@ namespace {
 bool is_tchar(unsigned char c) noexcept {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -138,7 +151,8 @@ RequestHead parse_request_head(std::string head, const Limits& limits) {
   if (i == 0 || i >= line.size() || line[i] != ' ') bad("request line (method)");
   r.method_ = line.substr(0, i);
   std::size_t t = ++i;
-  while (i < line.size() && static_cast<unsigned char>(line[i]) > 0x20 && static_cast<unsigned char>(line[i]) < 0x7f) ++i;
+  while (i < line.size() && static_cast<unsigned char>(line[i]) > 0x20 && static_cast<unsigned char>(line[i]) < 0x7f)
+    ++i;
   if (i == t || i >= line.size() || line[i] != ' ') bad("request line (target)");
   r.target_ = line.substr(t, i - t);
   if (r.target_.front() != '/' && !(r.target_ == "*" && r.method_ == "OPTIONS"))
@@ -147,7 +161,8 @@ RequestHead parse_request_head(std::string head, const Limits& limits) {
   if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' || version[5] < '0' ||
       version[5] > '9' || version[7] < '0' || version[7] > '9')
     bad("request line (version)");
-  if (version[5] != '1') throw HttpError(505, "curio.http: HTTP version " + std::string(version.substr(5)) + " not supported");
+  if (version[5] != '1')
+    throw HttpError(505, "curio.http: HTTP version " + std::string(version.substr(5)) + " not supported");
   r.version_minor_ = version[7] == '0' ? 0 : 1;  // 1.x with x > 1 is answered as 1.1 (RFC 9110 2.5)
   r.keep_alive_ = r.version_minor_ == 1;
 
@@ -224,7 +239,8 @@ std::size_t ChunkedDecoder::feed(std::string_view in, std::string& body) {
     switch (state_) {
       case State::kSize:
       case State::kExtension:
-        if (++line_ > limits_.max_chunk_line) bad("chunk size line over " + std::to_string(limits_.max_chunk_line) + " bytes");
+        if (++line_ > limits_.max_chunk_line)
+          bad("chunk size line over " + std::to_string(limits_.max_chunk_line) + " bytes");
         if (c == '\r') {
           if (digits_ == 0) bad("missing chunk size");
           state_ = State::kSizeLf;
@@ -287,24 +303,42 @@ std::size_t ChunkedDecoder::feed(std::string_view in, std::string& body) {
 
 std::string_view reason_phrase(int status) noexcept {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 417:
+      return "Expectation Failed";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "";
   }
 }
 

@@ -62,9 +62,9 @@ Task<RequestHead> RequestReader::read_head() {
     if (!co_await fill()) {
       std::string partial = buf_.substr(pos_);
       pos_ = buf_.size();
-      throw EofError("curio.http: connection closed inside a request head (" + std::to_string(partial.size()) +
-                         " bytes)",
-                     std::move(partial));
+      throw EofError(
+          "curio.http: connection closed inside a request head (" + std::to_string(partial.size()) + " bytes)",
+          std::move(partial));
     }
   }
 }
@@ -77,8 +77,9 @@ Task<std::string> RequestReader::read_body(const RequestHead& head) {
       pos_ += decoder.feed(std::string_view(buf_).substr(pos_), body);
       if (decoder.done()) co_return body;
       if (!co_await fill())
-        throw EofError("curio.http: connection closed inside a chunked body (" + std::to_string(body.size()) + " bytes)",
-                       std::move(body));
+        throw EofError(
+            "curio.http: connection closed inside a chunked body (" + std::to_string(body.size()) + " bytes)",
+            std::move(body));
     }
   }
   if (head.content_length() > limits_.max_body)

@@ -45,7 +45,7 @@ class RequestHead {
   };
 
   std::string_view method() const noexcept { return method_; }
-  std::string_view target() const noexcept { return target_; }  // "/path?query" or "*"
+  std::string_view target() const noexcept { return target_; }   // "/path?query" or "*"
   std::string_view path() const noexcept;                        // target without "?query"
   int version_minor() const noexcept { return version_minor_; }  // HTTP/1.0 or HTTP/1.1
   const std::vector<Field>& fields() const noexcept { return fields_; }
@@ -114,7 +114,7 @@ class ChunkedDecoder {
   std::size_t line_ = 0;         // bytes of the current chunk-size (or trailer) line
   std::size_t trailers_ = 0;     // bytes of trailer section so far
   int digits_ = 0;
-  bool trailer_empty_ = true;    // the current trailer line has no bytes yet
+  bool trailer_empty_ = true;  // the current trailer line has no bytes yet
 };
 
 // Reads requests one after another from a stream (pipelined requests come out in order; bytes
