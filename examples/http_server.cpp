@@ -195,7 +195,11 @@ Task<> serve_client(curio::Socket client, curio::SocketAddress) {
     }
     // A lingering close: stop sending, then drop what the client still sends for a moment,
     // so that closing with unread bytes does not reset the connection before it read the answer.
-    client.shutdown(SHUT_WR);
+    try {
+      client.shutdown(SHUT_WR);
+    } catch (curio::SystemError&) {
+      co_return;  // ENOTCONN: the client already reset the connection
+    }
     co_await curio::ignore_after(1.0, [&]() -> Task<> {
       for (std::size_t dropped = 0; dropped < (1u << 20);) {
         std::string data = co_await stream.read();
@@ -205,8 +209,8 @@ Task<> serve_client(curio::Socket client, curio::SocketAddress) {
     }());
   } catch (curio::EofError&) {
     // The client went away in the middle of a request: nobody to answer.
-  } catch (curio::ConnectionError&) {
-    // Reset or broken pipe: the client is gone.
+  } catch (curio::SystemError&) {
+    // Reset, broken pipe, not connected: the client is gone; nothing to report.
   }
 }
 

@@ -194,7 +194,7 @@ int main(int argc, char** argv) {
         sizeof(curio::detail::TaskState), sizeof(curio::Socket), sizeof(curio::SocketAddress),
         sizeof(curio::ClientHandler), sizeof(std::string));
     ::close(go[1]);
-    server.cancel();
+    co_await server.cancel();
     co_return;
   };
   curio::run(main_task());

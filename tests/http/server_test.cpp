@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 
@@ -33,6 +34,7 @@ using Clock = std::chrono::steady_clock;
 pid_t server_pid = -1;
 int server_port = 0;
 std::string static_dir;
+std::string server_log;  // the server's stderr: a handler that crashed is reported there
 
 // A response as the client sees it.
 struct Reply {
@@ -100,7 +102,10 @@ class Client {
     ssize_t n = ::recv(fd_, &b, 1, 0);
     return n == 0 || (n < 0 && errno == ECONNRESET);
   }
-  void close_now() {
+  // Closes with a reset (SO_LINGER 0) instead of a FIN.
+  void reset() {
+    linger l{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
     ::close(fd_);
     fd_ = -1;
   }
@@ -133,6 +138,8 @@ class HttpServer : public ::testing::Test {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_addclose(&fa, out[0]);
+    server_log = static_dir + "/server.log";
+    posix_spawn_file_actions_addopen(&fa, 2, server_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     std::string path = CURIO_HTTP_SERVER_PATH;
     std::string sdir = static_dir;
     char idle[] = "0.5", req[] = "0.5";
@@ -164,6 +171,7 @@ class HttpServer : public ::testing::Test {
       ::waitpid(server_pid, nullptr, 0);
     }
     std::remove((static_dir + "/hello.txt").c_str());
+    std::remove(server_log.c_str());
     ::rmdir(static_dir.c_str());
   }
 };
@@ -315,6 +323,28 @@ TEST_F(HttpServer, ClientVanishingMidRequestDoesNotDisturbOthers) {
   Client c;
   c.send(get("/"));
   EXPECT_EQ(c.read().status, 200);
+}
+
+TEST_F(HttpServer, ClientsResettingInAnyStateAreNotReportedAsCrashes) {
+  for (int i = 0; i < 5; ++i) {
+    Client idle;  // reset while the server waits for a request
+    idle.send(get("/"));
+    idle.read();
+    idle.reset();
+    Client mid;  // reset in the middle of a request
+    mid.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\nab");
+    mid.reset();
+    Client closing;  // reset while the server lingers after Connection: close
+    closing.send(get("/", "Connection: close\r\n"));
+    closing.read();
+    closing.reset();
+  }
+  Client c;  // the server still serves, and said nothing
+  c.send(get("/"));
+  EXPECT_EQ(c.read().status, 200);
+  std::ifstream log(server_log);
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "");
 }
 
 // --- limits and status codes ---
