@@ -134,6 +134,8 @@ int main(int argc, char** argv) {
   if (::pipe(go) != 0 || ::pipe(done) != 0) return 1;
   pid_t child = ::fork();
   if (child == 0) {  // the client: n idle connections, held until the parent closes `go`
+    ::close(go[1]);
+    ::close(done[0]);
     char c;
     if (::read(go[0], &c, 1) != 1) _exit(1);
     sockaddr_in a{};
@@ -150,6 +152,8 @@ int main(int argc, char** argv) {
     _exit(0);
   }
 
+  ::close(go[0]);
+  ::close(done[1]);
   std::array<long, kMaxTracked + 1> before{};
   long rss_before = 0, fds_before = 0;
   auto main_task = [&]() -> curio::Task<> {
@@ -193,6 +197,7 @@ int main(int argc, char** argv) {
         "sizeof: TaskState %zu, Socket %zu, SocketAddress %zu, ClientHandler (std::function) %zu, std::string %zu\n",
         sizeof(curio::detail::TaskState), sizeof(curio::Socket), sizeof(curio::SocketAddress),
         sizeof(curio::ClientHandler), sizeof(std::string));
+    std::fflush(stdout);
     ::close(go[1]);
     co_await server.cancel();
     co_return;
