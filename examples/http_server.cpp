@@ -209,6 +209,8 @@ Task<> serve_client(curio::Socket client, curio::SocketAddress) {
     }());
   } catch (curio::EofError&) {
     // The client went away in the middle of a request: nobody to answer.
+  } catch (http::HttpError&) {
+    // Over 8 KiB of empty lines before a request (wait_request): not HTTP; closed unanswered.
   } catch (curio::SystemError&) {
     // Reset, broken pipe, not connected: the client is gone; nothing to report.
   }
