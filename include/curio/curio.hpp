@@ -4,7 +4,7 @@
 // I/O: Socket, SocketAddress, SocketStream, FileStream. Network: open_connection, tcp_server...
 // Threads: run_in_thread, block_in_thread, spawn_thread/AWAIT, UniversalQueue, UniversalEvent,
 // UniversalResult. Processes: run_in_process, subprocess::{Popen, run, check_output}.
-// Signals: SignalQueue, SignalEvent. Files: aopen/AsyncFile.
+// Signals: SignalQueue, SignalEvent. Files: aopen/AsyncFile. HTTP: a strict HTTP/1.1 request parser and reader.
 #pragma once
 
 #include "curio/core/cancellation.hpp"
@@ -16,6 +16,7 @@
 #include "curio/core/time.hpp"
 #include "curio/core/wait_queue.hpp"
 #include "curio/file/async_file.hpp"
+#include "curio/http/http.hpp"
 #include "curio/io/socket.hpp"
 #include "curio/io/socket_address.hpp"
 #include "curio/io/stream.hpp"
