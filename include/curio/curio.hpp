@@ -8,6 +8,7 @@
 #pragma once
 
 #include "curio/core/cancellation.hpp"
+#include "curio/core/combinators.hpp"
 #include "curio/core/errors.hpp"
 #include "curio/core/kernel.hpp"
 #include "curio/core/spawn.hpp"
