@@ -101,9 +101,10 @@ constexpr bool check_thread_function() {
       static_assert(!is_task<std::invoke_result_t<D&, std::decay_t<A>&...>>::value,
                     "curio::spawn_thread: fn is a coroutine function (it returns a Task); run it with curio::spawn, "
                     "or call it from a thread function with AWAIT(fn, args...)");
+      return !is_task<std::invoke_result_t<D&, std::decay_t<A>&...>>::value;
     }
   }
-  return true;
+  return false;
 }
 }  // namespace detail
 
@@ -111,9 +112,10 @@ constexpr bool check_thread_function() {
 // returning one, is refused at compile time (use spawn).
 template <class F>
 auto spawn_thread(F&& fn, SpawnOptions options = {}) {
-  static_assert(detail::check_thread_function<F>());
-  using R = std::invoke_result_t<std::decay_t<F>&>;
-  return spawn(detail::async_thread_task<R>(std::function<R()>(std::forward<F>(fn)), options), options);
+  if constexpr (detail::check_thread_function<F>()) {  // else only the static_assert's message
+    using R = std::invoke_result_t<std::decay_t<F>&>;
+    return spawn(detail::async_thread_task<R>(std::function<R()>(std::forward<F>(fn)), options), options);
+  }
 }
 
 // curio's spawn_thread(fn, *args): fn(args...) on a new thread. fn and the arguments are copied
@@ -121,11 +123,12 @@ auto spawn_thread(F&& fn, SpawnOptions options = {}) {
 template <class F, class A0, class... A>
 requires(!std::is_same_v<std::decay_t<A0>, SpawnOptions>)
 auto spawn_thread(F&& fn, A0&& a0, A&&... args) {
-  static_assert(detail::check_thread_function<F, A0, A...>());
-  return spawn_thread([f = std::decay_t<F>(std::forward<F>(fn)), a0 = std::decay_t<A0>(std::forward<A0>(a0)),
-                       ... args = std::decay_t<A>(std::forward<A>(args))]() mutable -> decltype(auto) {
-    return std::invoke(f, a0, args...);
-  });
+  if constexpr (detail::check_thread_function<F, A0, A...>()) {
+    return spawn_thread([f = std::decay_t<F>(std::forward<F>(fn)), a0 = std::decay_t<A0>(std::forward<A0>(a0)),
+                         ... args = std::decay_t<A>(std::forward<A>(args))]() mutable -> decltype(auto) {
+      return std::invoke(f, a0, args...);
+    });
+  }
 }
 
 template <class F, class... A>
