@@ -4,9 +4,11 @@
 // I/O: Socket, SocketAddress, SocketStream, FileStream. Network: open_connection, tcp_server...
 // Threads: run_in_thread, block_in_thread, spawn_thread/AWAIT, UniversalQueue, UniversalEvent,
 // UniversalResult. Processes: run_in_process, subprocess::{Popen, run, check_output}.
-// Signals: SignalQueue, SignalEvent. Files: aopen/AsyncFile.
+// Signals: SignalQueue, SignalEvent. Files: aopen/AsyncFile. Channel: Channel, Connection.
+// Combinators: all, any.
 #pragma once
 
+#include "curio/channel/channel.hpp"
 #include "curio/core/cancellation.hpp"
 #include "curio/core/combinators.hpp"
 #include "curio/core/errors.hpp"
