@@ -55,7 +55,8 @@ Task<> worker(curio::SocketAddress address) {
       if (ch != ' ' && !in_word) ++words;
       in_word = ch != ' ';
     }
-    co_await c.send(Answer{job.id, words});
+    Answer answer{job.id, words};  // named: GCC 12 mis-destroys a braced aggregate inside co_await
+    co_await c.send(answer);
   }
 }
 
@@ -66,12 +67,14 @@ Task<int> coordinator(curio::Channel& ch) {
   const std::size_t expected[] = {4, 2, 6};
   int failures = 0;
   for (int i = 0; i < 3; ++i) {
-    co_await c.send(Job{i, texts[i]});
+    Job job{i, texts[i]};
+    co_await c.send(job);
     Answer a = co_await curio::timeout_after(5.0, c.recv<Answer>());
     std::printf("job %d: \"%s\" has %zu words\n", a.id, texts[i], a.words);
     if (a.id != i || a.words != expected[i]) ++failures;
   }
-  co_await c.send(Job{-1, ""});  // done
+  Job done{-1, ""};
+  co_await c.send(done);
   co_return failures;
 }
 

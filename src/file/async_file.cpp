@@ -395,7 +395,8 @@ Task<AsyncFile::Blocking> blocking_of(detail::AsyncFileImpl* impl) {
   if (impl->closed) throw detail::closed_error(impl->path);
   std::shared_ptr<detail::FileState> state = impl->state;
   // In a worker, after any operation still finishing there (the file's mutex): fflush can block.
-  co_await run_in_thread([state] {
+  // Named, not a temporary inside the co_await: GCC 12 destroys such a lambda's captures twice.
+  auto flush_and_check = [state] {
     std::lock_guard guard(state->mu);
     if (!state->fp) throw detail::closed_error(state->path);
     if (std::fflush(state->fp) != 0) state->fail("flush", errno);
@@ -405,7 +406,8 @@ Task<AsyncFile::Blocking> blocking_of(detail::AsyncFileImpl* impl) {
       throw IOError("curio: blocking() on '" + state->path + "' with " + std::to_string(ahead) +
                     " bytes read ahead by stdio, which the raw descriptor would skip; read them first");
     state->last = detail::FileState::Last::None;
-  });
+  };
+  co_await run_in_thread(flush_and_check);
   co_return AsyncFile::Blocking(impl->fd, state->fp, std::move(held));
 }
 }  // namespace

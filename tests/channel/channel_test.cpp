@@ -93,7 +93,8 @@ TEST(Channel, WorksOverAUnixSocketAndRemovesItsFile) {
 TEST(Channel, ValuesTravelThroughAUserCodec) {
   auto main = []() -> Task<> {
     auto [a, b] = connection_pair();
-    co_await a.send(Point{7, "seven"});
+    Point seven{7, "seven"};  // named: GCC 12 mis-destroys a braced aggregate inside co_await
+    co_await a.send(seven);
     co_await a.send(42);
     Point p = co_await b.recv<Point>();
     EXPECT_EQ(p.x, 7);
