@@ -56,19 +56,11 @@ Task<> flush_cache(int id) {
 }
 
 Task<> handle(int id) {
-  // Spawn both lookups into a group; the scope joins them (and would cancel them on error).
-  curio::TaskGroup group;
-  curio::TaskHandle<Subject> subject_task;
-  curio::TaskHandle<BuyInfo> buyinfo_task;
-  co_await group.scope([&]() -> Task<> {
-    subject_task = group.spawn(get_subject_from_db(id));
-    buyinfo_task = group.spawn(get_buyinfo(id));
-    co_return;
-  });
-  Subject subject = subject_task.result();
-  BuyInfo buyinfo = buyinfo_task.result();
+  // Both lookups run concurrently as tasks of one group (curio::all); an error in one cancels
+  // the other. notify_change runs under a 2 s timeout, given as (fn, args...).
+  auto [subject, buyinfo] = co_await curio::all(get_subject_from_db(id), get_buyinfo(id));
   auto change = co_await process(subject, buyinfo);
-  co_await notify_change(change);
+  co_await curio::timeout_after(2s, notify_change, change);
   co_await flush_cache(id);
 }
 

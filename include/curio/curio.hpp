@@ -5,9 +5,13 @@
 // Threads: run_in_thread, block_in_thread, spawn_thread/AWAIT, UniversalQueue, UniversalEvent,
 // UniversalResult. Processes: run_in_process, subprocess::{Popen, run, check_output}.
 // Signals: SignalQueue, SignalEvent. Files: aopen/AsyncFile. HTTP: a strict HTTP/1.1 request parser and reader.
+// Channel: Channel, Connection.
+// Combinators: all, any.
 #pragma once
 
+#include "curio/channel/channel.hpp"
 #include "curio/core/cancellation.hpp"
+#include "curio/core/combinators.hpp"
 #include "curio/core/errors.hpp"
 #include "curio/core/kernel.hpp"
 #include "curio/core/spawn.hpp"

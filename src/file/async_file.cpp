@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <utility>
 
@@ -376,5 +377,41 @@ const std::string& AsyncFile::mode() const noexcept {
   static const std::string none;
   return impl_ ? impl_->mode : none;
 }
+
+// --- readinto and blocking (issue 9) ---
+
+Task<std::size_t> AsyncFile::readinto(std::span<std::byte> buffer) {
+  // The worker's string, then one copy here: see the header for why not the caller's memory.
+  std::string data = co_await read(static_cast<std::int64_t>(buffer.size()));
+  std::memcpy(buffer.data(), data.data(), data.size());
+  co_return data.size();
+}
+
+namespace {
+Task<AsyncFile::Blocking> blocking_of(detail::AsyncFileImpl* impl) {
+  if (!impl) throw RuntimeError("curio: operation on a moved-from AsyncFile");
+  if (impl->closed) throw detail::closed_error(impl->path);
+  auto held = co_await impl->lock.scoped();
+  if (impl->closed) throw detail::closed_error(impl->path);
+  std::shared_ptr<detail::FileState> state = impl->state;
+  // In a worker, after any operation still finishing there (the file's mutex): fflush can block.
+  // Named, not a temporary inside the co_await: GCC 12 destroys such a lambda's captures twice.
+  auto flush_and_check = [state] {
+    std::lock_guard guard(state->mu);
+    if (!state->fp) throw detail::closed_error(state->path);
+    if (std::fflush(state->fp) != 0) state->fail("flush", errno);
+    // glibc's FILE: bytes read ahead from the descriptor that the caller has not consumed.
+    auto ahead = state->fp->_IO_read_end - state->fp->_IO_read_ptr;
+    if (ahead > 0)
+      throw IOError("curio: blocking() on '" + state->path + "' with " + std::to_string(ahead) +
+                    " bytes read ahead by stdio, which the raw descriptor would skip; read them first");
+    state->last = detail::FileState::Last::None;
+  };
+  co_await run_in_thread(flush_and_check);
+  co_return AsyncFile::Blocking(impl->fd, state->fp, std::move(held));
+}
+}  // namespace
+
+Task<AsyncFile::Blocking> AsyncFile::blocking() { return blocking_of(impl_.get()); }
 
 }  // namespace curio

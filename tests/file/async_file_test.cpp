@@ -778,3 +778,114 @@ TEST(AsyncFileClose, ACloseCancelledBeforeItRanStillClosesAndFlushes) {
   };
   curio::run(main());
 }
+
+// --- readinto and blocking (issue 9) ---
+
+TEST(AsyncFile, ReadintoAfterReadlineIsByteExactOverMegabytes) {
+  TempDir dir;
+  std::string path = dir.path() + "/big";
+  std::string data = "first line\n";
+  for (std::size_t i = 0; i < 3 * 1024 * 1024; ++i) data.push_back(static_cast<char>((i * 7 + 3) & 0xff));
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << data;
+  }
+  auto main = [&]() -> Task<std::string> {
+    AsyncFile f = co_await curio::aopen(path, "rb");
+    std::string got = co_await f.readline();
+    EXPECT_EQ(got, "first line\n");
+    std::vector<char> buf(70000);
+    for (;;) {
+      std::size_t n = co_await f.readinto(std::span<char>(buf));
+      if (n == 0) break;
+      got.append(buf.data(), n);
+    }
+    co_await f.close();
+    co_return got;
+  };
+  std::string got = curio::run(main());
+  EXPECT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
+}
+
+TEST(AsyncFile, BlockingFlushesAndGivesTheRawDescriptor) {
+  TempDir dir;
+  std::string path = dir.path() + "/raw";
+  auto main = [&]() -> Task<> {
+    AsyncFile f = co_await curio::aopen(path, "w");
+    co_await f.write("buffered ");
+    {
+      AsyncFile::Blocking raw = co_await f.blocking();
+      EXPECT_EQ(raw.fileno(), f.fileno());
+      EXPECT_EQ(::write(raw.fileno(), "raw", 3), 3);
+    }
+    co_await f.close();
+  };
+  curio::run(main());
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_EQ(ss.str(), "buffered raw");
+}
+
+TEST(AsyncFile, BlockingOnARegularFileAfterReadlineStartsAtTheNextLine) {
+  // fflush gives a seekable file's read-ahead back (the descriptor moves to the logical position).
+  TempDir dir;
+  std::string path = dir.path() + "/lines";
+  {
+    std::ofstream out(path);
+    out << "a\nb\nc\n";
+  }
+  auto main = [&]() -> Task<> {
+    AsyncFile f = co_await curio::aopen(path, "r");
+    EXPECT_EQ(co_await f.readline(), "a\n");
+    {
+      auto raw = co_await f.blocking();
+      char buf[2];
+      EXPECT_EQ(::read(raw.fileno(), buf, 2), 2);
+      EXPECT_EQ(std::string(buf, 2), "b\n");
+    }
+    EXPECT_EQ(co_await f.readline(), "c\n");
+    co_await f.close();
+  };
+  curio::run(main());
+}
+
+TEST(AsyncFile, BlockingWithReadAheadDataOnAFifoRefusesWithIOError) {
+  TempDir dir;
+  std::string path = dir.path() + "/fifo";
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0);
+  int writer = ::open(path.c_str(), O_RDWR | O_CLOEXEC);  // a writer, without blocking
+  ASSERT_GE(writer, 0);
+  ASSERT_EQ(::write(writer, "a\nb\n", 4), 4);
+  auto main = [&]() -> Task<> {
+    AsyncFile f = co_await curio::aopen(path, "r");
+    EXPECT_EQ(co_await f.readline(), "a\n");  // stdio read "b\n" ahead and cannot seek back
+    EXPECT_THROW(co_await f.blocking(), curio::IOError);
+    EXPECT_EQ(co_await f.readline(), "b\n");  // the file still works
+    co_await f.close();
+  };
+  curio::run(main());
+  ::close(writer);
+}
+
+TEST(AsyncFile, OtherOperationsWaitWhileTheBlockingGuardLives) {
+  TempDir dir;
+  std::string path = dir.path() + "/guarded";
+  auto main = [&]() -> Task<> {
+    AsyncFile f = co_await curio::aopen(path, "w");
+    std::vector<std::string> log;
+    std::optional<AsyncFile::Blocking> raw(co_await f.blocking());
+    auto writer = curio::spawn([&]() -> Task<> {
+      co_await f.write("x");
+      log.push_back("write");
+    });
+    co_await curio::sleep(5ms);
+    log.push_back("release");
+    raw.reset();
+    co_await writer.join();
+    EXPECT_EQ(log, (std::vector<std::string>{"release", "write"}));
+    co_await f.close();
+  };
+  curio::run(main());
+}

@@ -63,6 +63,12 @@ template <class X>
 requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value) auto disable_cancellation(X&& op) {
   return disable_cancellation(detail::to_task(std::forward<X>(op)));
 }
+// A coroutine function with its arguments (moved into the task): disable_cancellation(fn, a, b).
+template <class F, class A0, class... A>
+requires TaskFunction<F, A0, A...>
+auto disable_cancellation(F&& fn, A0&& a0, A&&... args) {
+  return disable_cancellation(detail::to_task(std::forward<F>(fn), std::forward<A0>(a0), std::forward<A>(args)...));
+}
 
 // If cancellation is enabled and one is pending: raises it (and clears it). If disabled:
 // returns the pending cancellation (or nullptr) without clearing it.

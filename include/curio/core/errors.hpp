@@ -118,6 +118,13 @@ class AsyncOnlyError : public CurioError {
   using CurioError::CurioError;
 };
 
+// An I/O object cannot do what was asked in its present state, with no system call failing
+// (curio raises Python's IOError there): e.g. blocking() on a stream that holds buffered data.
+class IOError : public CurioError {
+ public:
+  using CurioError::CurioError;
+};
+
 // A second task waiting on the same file descriptor in the same direction.
 class ResourceBusy : public CurioError {
  public:

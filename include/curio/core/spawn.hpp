@@ -195,6 +195,23 @@ auto spawn(F&& factory, bool daemon) {
   return spawn(std::forward<F>(factory), SpawnOptions{daemon, {}});
 }
 
+namespace detail {
+// The (fn, args...) form, unless the single argument is the factory form's options/daemon flag.
+template <class F, class A0, class... A>
+concept SpawnCall =
+    TaskFunction<F, A0, A...> && !std::is_same_v<std::decay_t<A0>, SpawnOptions> &&
+    !(sizeof...(A) == 0 && std::is_same_v<std::decay_t<A0>, bool> && TaskFactory<F>);
+}  // namespace detail
+
+// curio's spawn(corofunc, *args): spawn(fetch, url, 3) calls fetch(url, 3) in the new task. The
+// callable and the arguments are copied or moved into the task (as with run_in_thread), so a
+// reference parameter refers to the task's own copy: pass std::ref(x) to share x instead.
+template <class F, class A0, class... A>
+requires detail::SpawnCall<F, A0, A...>
+auto spawn(F&& fn, A0&& a0, A&&... args) {
+  return spawn(detail::to_task(std::forward<F>(fn), std::forward<A0>(a0), std::forward<A>(args)...));
+}
+
 // The task that is running now. AsyncOnlyError outside a task.
 inline AnyTaskHandle current_task() { return AnyTaskHandle(detail::TaskRef(detail::Traps::current())); }
 

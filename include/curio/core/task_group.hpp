@@ -58,6 +58,17 @@ class TaskGroup {
   auto spawn(F&& factory, SpawnOptions options = {}) {
     return spawn(detail::call_owned(std::decay_t<F>(std::forward<F>(factory))), options);
   }
+  // Spawns fn(args...) as a member (curio's g.spawn(corofunc, *args)); arguments are copied or
+  // moved into the task as with curio::spawn(fn, args...).
+  template <class F, class A0, class... A>
+  requires detail::SpawnCall<F, A0, A...>
+  auto spawn(F&& fn, A0&& a0, A&&... args) {
+    return spawn(detail::to_task(std::forward<F>(fn), std::forward<A0>(a0), std::forward<A>(args)...));
+  }
+  // Runs fn(args...) on a new thread as a member (curio's g.spawn(fn, *args) with a thread;
+  // spawn_thread). Defined in curio/thread/spawn_thread.hpp: include it (curio.hpp does).
+  template <class F, class... A>
+  auto spawn_thread(F&& fn, A&&... args);
   // Adds an existing task (it may have finished already). RuntimeError if it already belongs
   // to a group or the group was joined.
   void add_task(const AnyTaskHandle& task);

@@ -62,14 +62,24 @@ class TimeoutAwaiter {
 
   bool await_ready() const noexcept { return false; }
   std::coroutine_handle<> await_suspend(std::coroutine_handle<> caller) {
+    handle_.promise().continuation = caller;
+    if (unlimited()) return handle_;  // no scope of its own: enclosing limits act as without it
     task_ = Traps::current();
     scope_.outer = task_->deadlines;
     task_->deadlines = &scope_;
     prior_ = Traps::set_timeout(task_, scope_.deadline);
-    handle_.promise().continuation = caller;
     return handle_;
   }
   Result await_resume() {
+    if (unlimited()) {
+      auto& p = handle_.promise();
+      if (p.error) std::rethrow_exception(p.error);
+      if constexpr (std::is_void_v<T>) {
+        if constexpr (Ignore) return true;
+      } else {
+        return Result(std::move(*p.value));
+      }
+    }
     Traps::unset_timeout(task_, prior_);
     struct PopScope {
       TaskState* t;
@@ -132,6 +142,8 @@ class TimeoutAwaiter {
     }
   }
 
+  bool unlimited() const noexcept { return scope_.deadline == kNoDeadline; }
+
   std::coroutine_handle<Promise<T>> handle_;
   TimeoutScope scope_{};
   TaskState* task_ = nullptr;
@@ -140,63 +152,79 @@ class TimeoutAwaiter {
 
 }  // namespace detail
 
-// Runs op with a timeout of d: returns op's value, or raises TaskTimeout at d.
-// Use an immediately invoked lambda for a block: timeout_after(1s, [&]() -> Task<> {...}()).
-template <class Rep, class Period, class T>
-detail::TimeoutAwaiter<T, false> timeout_after(std::chrono::duration<Rep, Period> d, Task<T> op) {
-  return {detail::deadline_after(d), std::move(op)};
-}
-template <class T>
-detail::TimeoutAwaiter<T, false> timeout_after(double seconds, Task<T> op) {
-  return {detail::deadline_after_seconds(seconds), std::move(op)};
-}
-template <class T>
-detail::TimeoutAwaiter<T, false> timeout_at(Clock::time_point deadline, Task<T> op) {
-  return {detail::to_ns(deadline), std::move(op)};
+// "No limit" for timeout_after/ignore_after (curio's timeout_after(None, ...)): the op runs
+// with no deadline of its own; an enclosing timeout still applies. An empty
+// std::optional<duration> (or std::nullopt) means the same, so an optional deadline needs no branch.
+struct NoTimeout {
+  explicit constexpr NoTimeout() = default;
+};
+inline constexpr NoTimeout no_timeout{};
+
+namespace detail {
+template <class L>
+struct is_duration : std::false_type {};
+template <class Rep, class Period>
+struct is_duration<std::chrono::duration<Rep, Period>> : std::true_type {};
+template <class L>
+struct is_optional_limit : std::false_type {};
+template <class L>
+struct is_optional_limit<std::optional<L>> : std::bool_constant<is_duration<L>::value || std::is_arithmetic_v<L>> {};
+}  // namespace detail
+
+// What timeout_after/ignore_after take as the limit: a duration, seconds (curio's float), an
+// optional of either, no_timeout or std::nullopt.
+template <class L>
+concept TimeLimit = detail::is_duration<L>::value || std::is_arithmetic_v<L> || detail::is_optional_limit<L>::value ||
+                    std::is_same_v<L, NoTimeout> || std::is_same_v<L, std::nullopt_t>;
+
+namespace detail {
+template <class L>
+std::int64_t limit_deadline(const L& limit) noexcept {
+  if constexpr (is_duration<L>::value)
+    return deadline_after(limit);
+  else if constexpr (std::is_arithmetic_v<L>)
+    return deadline_after_seconds(static_cast<double>(limit));
+  else if constexpr (is_optional_limit<L>::value)
+    return limit ? limit_deadline(*limit) : kNoDeadline;
+  else
+    return kNoDeadline;  // NoTimeout, nullopt
 }
 
-// The same for any awaitable (q.get(), sock.recv(...)) or a callable returning a Task.
-template <class Rep, class Period, class X>
-requires(TaskLike<X> &&
-         !is_task<std::remove_cvref_t<X>>::value) auto timeout_after(std::chrono::duration<Rep, Period> d, X&& op) {
-  return timeout_after(d, detail::to_task(std::forward<X>(op)));
+template <bool Ignore, class X, class... A>
+auto make_timeout(std::int64_t deadline, X&& op, A&&... args) {
+  auto task = to_task(std::forward<X>(op), std::forward<A>(args)...);
+  using T = typename decltype(task)::value_type;
+  return TimeoutAwaiter<T, Ignore>(deadline, std::move(task));
 }
-template <class X>
-requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value) auto timeout_after(double seconds, X&& op) {
-  return timeout_after(seconds, detail::to_task(std::forward<X>(op)));
+}  // namespace detail
+
+// co_await timeout_after(limit, op) runs op with a timeout: returns op's value, or raises
+// TaskTimeout when the limit expires. op is a Task, any awaitable (q.get(), sock.recv(...)), a
+// callable returning a Task (a coroutine function by name, a lambda), or such a callable with
+// its arguments: timeout_after(2s, fetch, url). Callable and arguments are moved into the task.
+// For a block use a lambda: timeout_after(1s, [&]() -> Task<> {...}).
+template <TimeLimit L, class X, class... A>
+requires TaskCall<X, A...>
+auto timeout_after(L limit, X&& op, A&&... args) {
+  return detail::make_timeout<false>(detail::limit_deadline(limit), std::forward<X>(op), std::forward<A>(args)...);
 }
-template <class X>
-requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value) auto timeout_at(Clock::time_point deadline, X&& op) {
-  return timeout_at(deadline, detail::to_task(std::forward<X>(op)));
+template <class X, class... A>
+requires TaskCall<X, A...>
+auto timeout_at(Clock::time_point deadline, X&& op, A&&... args) {
+  return detail::make_timeout<false>(detail::to_ns(deadline), std::forward<X>(op), std::forward<A>(args)...);
 }
 
-// Runs op with a timeout of d, giving up quietly: std::optional<T> (empty on timeout), or for
-// a void op a bool that is true if it finished in time.
-template <class Rep, class Period, class T>
-detail::TimeoutAwaiter<T, true> ignore_after(std::chrono::duration<Rep, Period> d, Task<T> op) {
-  return {detail::deadline_after(d), std::move(op)};
+// The same, giving up quietly: std::optional<T> (empty on timeout), or for a void op a bool
+// that is true if it finished in time.
+template <TimeLimit L, class X, class... A>
+requires TaskCall<X, A...>
+auto ignore_after(L limit, X&& op, A&&... args) {
+  return detail::make_timeout<true>(detail::limit_deadline(limit), std::forward<X>(op), std::forward<A>(args)...);
 }
-template <class T>
-detail::TimeoutAwaiter<T, true> ignore_after(double seconds, Task<T> op) {
-  return {detail::deadline_after_seconds(seconds), std::move(op)};
-}
-template <class T>
-detail::TimeoutAwaiter<T, true> ignore_at(Clock::time_point deadline, Task<T> op) {
-  return {detail::to_ns(deadline), std::move(op)};
-}
-
-template <class Rep, class Period, class X>
-requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value) auto ignore_after(std::chrono::duration<Rep, Period> d,
-                                                                                   X&& op) {
-  return ignore_after(d, detail::to_task(std::forward<X>(op)));
-}
-template <class X>
-requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value) auto ignore_after(double seconds, X&& op) {
-  return ignore_after(seconds, detail::to_task(std::forward<X>(op)));
-}
-template <class X>
-requires(TaskLike<X> && !is_task<std::remove_cvref_t<X>>::value) auto ignore_at(Clock::time_point deadline, X&& op) {
-  return ignore_at(deadline, detail::to_task(std::forward<X>(op)));
+template <class X, class... A>
+requires TaskCall<X, A...>
+auto ignore_at(Clock::time_point deadline, X&& op, A&&... args) {
+  return detail::make_timeout<true>(detail::to_ns(deadline), std::forward<X>(op), std::forward<A>(args)...);
 }
 
 }  // namespace curio

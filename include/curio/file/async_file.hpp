@@ -20,12 +20,15 @@
 #include <memory>
 #include <optional>
 #include <ranges>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "curio/core/errors.hpp"
 #include "curio/core/task.hpp"
+#include "curio/sync/held.hpp"
+#include "curio/sync/lock.hpp"
 
 namespace curio {
 
@@ -95,6 +98,32 @@ class AsyncFile {
   // Flushes and closes the file (in a worker). Closing twice is a no-op. The file counts as
   // closed as soon as close() is called: if the call is cancelled, a worker still closes it.
   Task<> close();
+
+  // --- curio's readinto and blocking (issue 9).
+  // Reads up to buffer.size() bytes into buffer (fewer only at end of file, as read(n)); returns
+  // how many. stdio's buffered data comes first. The worker reads into its own memory and the
+  // bytes are copied into buffer on the kernel thread when the read is done, so a readinto
+  // cancelled while its worker still runs never writes into buffer afterwards.
+  Task<std::size_t> readinto(std::span<std::byte> buffer);
+  Task<std::size_t> readinto(std::span<char> buffer) { return readinto(std::as_writable_bytes(buffer)); }
+
+  // The file's raw descriptor (blocking, as always for a file) and FILE* for a synchronous
+  // library, for as long as the guard lives: stdio's write buffer is flushed first, and the
+  // file's other operations wait (in the kernel, FIFO) until the guard is destroyed. IOError if
+  // stdio holds read-ahead data, which the raw descriptor would skip.
+  class Blocking {
+   public:
+    int fileno() const noexcept { return fd_; }
+    FILE* file() const noexcept { return fp_; }
+    // Made by blocking() (holding the file's lock).
+    Blocking(int fd, FILE* fp, Held<Lock> held) noexcept : fd_(fd), fp_(fp), held_(std::move(held)) {}
+
+   private:
+    int fd_;
+    FILE* fp_;
+    Held<Lock> held_;
+  };
+  Task<Blocking> blocking();
 
   // --- no I/O (these run on the calling thread).
   // The descriptor (RuntimeError once closed).

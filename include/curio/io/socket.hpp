@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
@@ -21,6 +22,31 @@
 namespace curio {
 
 class SocketStream;
+
+// Which tasks wait on a descriptor (curio's _io_waiting): task ids, 0 where none waits.
+struct IoWaiting {
+  std::uint64_t reader = 0;
+  std::uint64_t writer = 0;
+};
+
+// The raw descriptor in blocking mode for a scope (curio's `with sock.blocking() as s:`), for a
+// synchronous library that expects blocking I/O. The destructor restores non-blocking mode.
+// While it lives, the kernel thread blocks in whatever that library does: keep it short, or
+// use it from run_in_thread. Movable, not copyable.
+class BlockingFd {
+ public:
+  // SystemError if fcntl fails; IOError if a task waits on the descriptor (its wait would
+  // otherwise turn into a blocking call in the kernel thread).
+  explicit BlockingFd(detail::FdHandle* fd);
+  BlockingFd(BlockingFd&& o) noexcept : fd_(std::exchange(o.fd_, nullptr)) {}
+  BlockingFd& operator=(BlockingFd&&) = delete;
+  BlockingFd(const BlockingFd&) = delete;
+  ~BlockingFd();
+  int fileno() const noexcept;
+
+ private:
+  detail::FdHandle* fd_;
+};
 
 class Socket {
  public:
@@ -75,6 +101,12 @@ class Socket {
 
   // A stream over this socket (it must outlive the stream): readline, read_exactly, write...
   SocketStream as_stream() noexcept;
+
+  // --- escape hatches (src/io/blocking.cpp) ---
+  // The descriptor in blocking mode until the guard dies: { auto raw = sock.blocking(); lib(raw.fileno()); }
+  BlockingFd blocking();
+  // The tasks waiting to read and to write this socket (ids; 0 if none).
+  IoWaiting io_waiting() const noexcept;
 
  private:
   friend class SocketStream;

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -69,6 +70,18 @@ class Stream {
   Task<> writelines(std::initializer_list<std::string_view> lines) {
     return writelines(std::vector<std::string_view>(lines));
   }
+
+  // --- curio's readinto and blocking (src/io/blocking.cpp) ---
+  // Fills buffer from buffered data first; if none is buffered, one read of the descriptor
+  // straight into buffer (no copy through the stream). Returns the number of bytes (0 at end of
+  // stream, or for an empty buffer). A cancelled readinto has put nothing in buffer.
+  Task<std::size_t> readinto(std::span<std::byte> buffer);
+  Task<std::size_t> readinto(std::span<char> buffer) { return readinto(std::as_writable_bytes(buffer)); }
+  // The raw descriptor in blocking mode for a scope (see BlockingFd). IOError if the stream has
+  // buffered data, which the raw descriptor would skip: read it first.
+  BlockingFd blocking();
+  // The tasks waiting to read and to write the descriptor (ids; 0 if none).
+  IoWaiting io_waiting() const noexcept;
 
   // Bytes read from the descriptor but not yet returned.
   std::size_t buffered() const noexcept { return buf_.size() - pos_; }

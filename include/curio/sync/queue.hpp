@@ -1,7 +1,9 @@
 // curio/sync/queue.hpp: Queue, PriorityQueue and LifoQueue (curio.queue) for tasks on one kernel.
-// get/put block (cancellably) when empty/full; waiters are served FIFO and an item goes straight
-// from a putter to a waiting getter, so a cancelled get never loses an item and a cancelled put
-// never half-inserts one. join() waits until task_done() was called for every item put.
+// get/put block (cancellably) when empty/full; waiters are served FIFO. As in curio, a bounded
+// queue bounds the producer: an item put for a waiting getter counts against maxsize until that
+// getter has taken it, and a full queue admits a waiting putter only when a getter has taken an
+// item. A cancelled get never loses an item and a cancelled put never half-inserts one.
+// join() waits until task_done() was called for every item put.
 // close() ends a queue: waiting and later puts fail with QueueClosed, gets drain what is left.
 #pragma once
 
@@ -92,10 +94,14 @@ class BasicQueue {
   BasicQueue(const BasicQueue&) = delete;
   BasicQueue& operator=(const BasicQueue&) = delete;
 
-  std::size_t qsize() const noexcept { return store_.size(); }
+  // Items in the queue, counting those already promised to a woken getter that has not run yet
+  // (curio keeps such an item in the queue until the getter takes it).
+  std::size_t qsize() const noexcept { return store_.size() + handed_; }
   std::size_t maxsize() const noexcept { return maxsize_; }
-  bool empty() const noexcept { return store_.size() == 0; }
-  bool full() const noexcept { return maxsize_ != 0 && store_.size() >= maxsize_; }
+  bool empty() const noexcept { return qsize() == 0; }
+  // No place left: counts queued items, items promised to woken getters, and places granted to
+  // woken putters that have not inserted yet.
+  bool full() const noexcept { return maxsize_ != 0 && qsize() + granted_ >= maxsize_; }
   bool closed() const noexcept { return closed_; }
   // Items put but not yet marked done.
   std::size_t unfinished() const noexcept { return unfinished_; }
@@ -119,7 +125,12 @@ class BasicQueue {
         return WaitListAwaiter::await_suspend(h);
       }
       T await_resume() {
+        if (!task) return std::move(*slot);  // taken at once in await_ready
         WaitListAwaiter::await_resume();
+        // Woken with an item (a cancellation arriving now stays pending): it leaves the queue
+        // only now, so the freed place admits a putter now.
+        --q->handed_;
+        q->admit_putter();
         return std::move(*slot);
       }
     };
@@ -127,7 +138,9 @@ class BasicQueue {
   }
 
   // co_await q.put(item);  Waits while the queue is full. If it raises (cancelled, timed out,
-  // closed) the item was not put, and it is destroyed with the awaiter.
+  // closed) the item was not put, and it is destroyed with the awaiter. A waiting putter is
+  // woken with a granted place and inserts its item when it runs (a cancellation arriving
+  // after the grant stays pending: the put completes).
   auto put(T item) noexcept(std::is_nothrow_move_constructible_v<T>) {
     struct Awaiter : detail::Traps::WaitListAwaiter {
       BasicQueue* q;
@@ -141,11 +154,12 @@ class BasicQueue {
         q->insert(std::move(*item));
         return true;
       }
-      bool await_suspend(std::coroutine_handle<> h) {
-        node.payload = &item;
-        return WaitListAwaiter::await_suspend(h);
+      void await_resume() {
+        if (!task) return;  // put at once in await_ready
+        WaitListAwaiter::await_resume();
+        --q->granted_;
+        q->insert(std::move(*item));
       }
-      void await_resume() { WaitListAwaiter::await_resume(); }
     };
     return putters_.template wait_as<Awaiter>(TaskStatus::QueuePut, this, std::move(item));
   }
@@ -196,30 +210,32 @@ class BasicQueue {
   std::size_t putters_waiting() const noexcept { return putters_.size(); }
 
  private:
-  // A new item: straight to the first waiting getter (the store is empty if one waits), else
-  // into the store.
+  // A new item: promised to the first waiting getter (the store is empty if one waits; the item
+  // counts as queued until that getter runs), else into the store.
   void insert(T&& v) {
     ++unfinished_;
-    if (auto* slot = getters_.template wake_first<std::optional<T>>())
+    if (auto* slot = getters_.template wake_first<std::optional<T>>()) {
       slot->emplace(std::move(v));
-    else
+      ++handed_;
+    } else {
       store_.push(std::move(v));
+    }
   }
-  // The next item; a freed place admits the first waiting putter.
+  // The next item; the freed place is granted to the first waiting putter.
   T take() {
     T v = store_.pop();
-    if (!full()) {
-      if (auto* pending = putters_.template wake_first<std::optional<T>>()) {
-        ++unfinished_;
-        store_.push(std::move(**pending));
-      }
-    }
+    admit_putter();
     return v;
+  }
+  void admit_putter() noexcept {
+    if (!full() && putters_.wake_one()) ++granted_;
   }
 
   Store store_;
   std::size_t maxsize_;
   std::size_t unfinished_ = 0;
+  std::size_t handed_ = 0;   // items in woken getters' slots, not yet taken
+  std::size_t granted_ = 0;  // places granted to woken putters, not yet filled
   bool closed_ = false;
   WaitQueue getters_;
   WaitQueue putters_;

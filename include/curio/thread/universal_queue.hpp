@@ -1,7 +1,10 @@
 // curio/thread/universal_queue.hpp: UniversalQueue<T>, a queue shared by tasks (on any number of
 // kernels, co_await get()/put()/join()) and plain threads (get_sync()/put_sync()/join_sync()).
-// Items pass directly to a waiting getter. No item is lost or duplicated when a waiting task is
-// cancelled or times out: if the item was already handed over, it goes back to the front.
+// Items pass directly to a waiting getter, but, as in curio, a bounded queue bounds the producer:
+// a handed-over item counts against maxsize until its getter has taken it, and a full queue
+// grants a waiting putter a place only when an item was taken. No item is lost or duplicated
+// when a waiting task is cancelled or times out: if the item was already handed over, it goes
+// back to the front; a putter granted a place puts its item.
 // With withfd, fileno() is an eventfd whose count is the number of queued items, so other
 // event loops can wait for "get will not block".
 #pragma once
@@ -79,8 +82,9 @@ class UniversalQueue {
       std::rethrow_exception(cancelled);
     }
     if (w.error) std::rethrow_exception(w.error);  // closed while waiting
+    fill_granted(w);
     lock.unlock();
-    // A thread admitted the item as the cancellation came: the put happened, so report success
+    // A taker granted the place as the cancellation came: the put happened, so report success
     // and let the cancellation reach the task at its next blocking point.
     if (cancelled) detail::Traps::defer_cancellation(detail::Traps::current(), cancelled);
   }
@@ -105,7 +109,7 @@ class UniversalQueue {
     getters_.push(&w);
     detail::wait_in_thread(lock, w, "UniversalQueue::get_sync");
     if (w.error) std::rethrow_exception(w.error);
-    return std::move(*w.item);
+    return finish_taken(w);
   }
   // Waits at most timeout; nothing if no item came.
   template <class Rep, class Period>
@@ -121,7 +125,7 @@ class UniversalQueue {
       return std::nullopt;
     }
     if (w.error) std::rethrow_exception(w.error);
-    return std::move(w.item);
+    return finish_taken(w);
   }
   void put_sync(T item) {
     std::unique_lock lock(mu_);
@@ -135,6 +139,7 @@ class UniversalQueue {
     putters_.push(&w);
     detail::wait_in_thread(lock, w, "UniversalQueue::put_sync");
     if (w.error) std::rethrow_exception(w.error);
+    fill_granted(w);
   }
   void join_sync() {
     std::unique_lock lock(mu_);
@@ -170,9 +175,10 @@ class UniversalQueue {
     getters_.wake_all(std::make_exception_ptr(QueueClosed("curio: the UniversalQueue was closed while a get waited")));
   }
 
+  // Queued items, counting those handed to a getter that has not taken them yet.
   std::size_t qsize() const {
     std::lock_guard lock(mu_);
-    return items_.size();
+    return items_.size() + handed_;
   }
   bool empty() const { return qsize() == 0; }
   bool full() const {
@@ -189,7 +195,8 @@ class UniversalQueue {
   };
   using Putter = Getter;  // a putter's item waits in the same slot
 
-  bool full_locked() const noexcept { return maxsize_ != 0 && items_.size() >= maxsize_; }
+  // Counts queued items, items handed to getters not yet taken, places granted to putters.
+  bool full_locked() const noexcept { return maxsize_ != 0 && items_.size() + handed_ + granted_ >= maxsize_; }
 
   void push_item(T&& v, bool front = false) {
     if (front)
@@ -215,6 +222,7 @@ class UniversalQueue {
     ++unfinished_;
     if (auto* g = static_cast<Getter*>(getters_.pop())) {
       g->item.emplace(std::move(v));
+      ++handed_;
       g->wake();
     } else {
       push_item(std::move(v));
@@ -227,14 +235,27 @@ class UniversalQueue {
     admit_putter();
     return v;
   }
+  // A freed place goes to the first waiting putter, which inserts its item when it runs.
   void admit_putter() {
     if (full_locked()) return;
     if (auto* p = static_cast<Putter*>(putters_.pop())) {
-      ++unfinished_;
-      push_item(std::move(*p->item));
-      p->item.reset();
+      ++granted_;
       p->wake();
     }
+  }
+  // Under mu_: a woken putter fills the place it was granted.
+  void fill_granted(Putter& w) {
+    --granted_;
+    insert(std::move(*w.item));
+    w.item.reset();
+  }
+  // Under mu_: a woken getter takes its handed-over item; the place it held is freed now.
+  T finish_taken(Getter& w) {
+    --handed_;
+    T v = std::move(*w.item);
+    w.item.reset();
+    admit_putter();
+    return v;
   }
   // A task's get was cancelled or timed out: leave the queue, or, if an item was already
   // handed over, give it back at the front (to the next getter if one waits).
@@ -246,9 +267,10 @@ class UniversalQueue {
     }
     if (!w.item) return;  // woken by close(): nothing to give back
     if (auto* g = static_cast<Getter*>(getters_.pop())) {
-      g->item.emplace(std::move(*w.item));
+      g->item.emplace(std::move(*w.item));  // still handed over: handed_ is unchanged
       g->wake();
     } else {
+      --handed_;
       push_item(std::move(*w.item), /*front=*/true);
     }
     w.item.reset();
@@ -256,13 +278,15 @@ class UniversalQueue {
   T finish_get(Getter& w) {
     std::lock_guard lock(mu_);  // pairs with the waker's writes to w
     if (w.error) std::rethrow_exception(w.error);
-    return std::move(*w.item);
+    return finish_taken(w);
   }
 
   mutable std::mutex mu_;
   std::deque<T> items_;
   std::size_t maxsize_;
   std::size_t unfinished_ = 0;
+  std::size_t handed_ = 0;   // items in woken getters' slots, not yet taken
+  std::size_t granted_ = 0;  // places granted to woken putters, not yet filled
   bool closed_ = false;
   int event_fd_ = -1;
   detail::WaiterList getters_;

@@ -49,6 +49,14 @@ class FdHandle {
     return !(reg_ && reg_->registered) || (dir == IoDirection::Read ? reg_->readable : reg_->writable);
   }
 
+  // The poller registration (null until the first wait): who waits, for introspection.
+  const FdRegistration* registration() const noexcept { return reg_.get(); }
+  // Forgets what drained() recorded (someone else used the descriptor, e.g. in blocking mode):
+  // the next operation tries the system call before it waits.
+  void reset_readiness() noexcept {
+    if (reg_) reg_->readable = reg_->writable = true;
+  }
+
   // Releases the registration, then closes. Idempotent; a task waiting on it gets EBADF.
   void close() noexcept;
   // Releases the registration and gives up ownership of the descriptor.

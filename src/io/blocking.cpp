@@ -1,0 +1,102 @@
+// src/io/blocking.cpp: curio's escape hatches and readinto for sockets and streams (issue 9):
+// BlockingFd (the raw descriptor in blocking mode for a scope), io_waiting (who waits on a
+// descriptor), and Stream::readinto (buffered data first, then straight into the caller's buffer).
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "curio/core/detail/task_state.hpp"
+#include "curio/io/socket.hpp"
+#include "curio/io/stream.hpp"
+
+namespace curio {
+
+using detail::IoDirection;
+
+namespace {
+void set_nonblocking_flag(int fd, bool on) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) throw_system_error("fcntl(F_GETFL)");
+  int wanted = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  if (wanted != flags && ::fcntl(fd, F_SETFL, wanted) < 0) throw_system_error("fcntl(F_SETFL)");
+}
+
+IoWaiting waiting_on(const detail::FdHandle* fd) noexcept {
+  IoWaiting w;
+  if (!fd) return w;
+  if (const detail::FdRegistration* reg = fd->registration()) {
+    if (reg->reader) w.reader = reg->reader->id;
+    if (reg->writer) w.writer = reg->writer->id;
+  }
+  return w;
+}
+}  // namespace
+
+BlockingFd::BlockingFd(detail::FdHandle* fd) : fd_(fd) {
+  if (!fd_ || !fd_->valid()) throw IOError("curio: blocking() on a closed descriptor");
+  IoWaiting w = waiting_on(fd_);
+  if (w.reader || w.writer)
+    throw IOError("curio: blocking() while task " + std::to_string(w.reader ? w.reader : w.writer) +
+                  " waits on the descriptor; its wait would become a blocking call in the kernel thread");
+  set_nonblocking_flag(fd_->fd(), false);
+}
+
+BlockingFd::~BlockingFd() {
+  if (!fd_ || !fd_->valid()) return;
+  // Restoring cannot fail on a valid descriptor short of EBADF; nothing useful to do then.
+  int flags = ::fcntl(fd_->fd(), F_GETFL);
+  if (flags >= 0) ::fcntl(fd_->fd(), F_SETFL, flags | O_NONBLOCK);
+  fd_->reset_readiness();  // the library may have read or written: try before waiting
+}
+
+int BlockingFd::fileno() const noexcept { return fd_ ? fd_->fd() : -1; }
+
+BlockingFd Socket::blocking() { return BlockingFd(&fd_); }
+
+IoWaiting Socket::io_waiting() const noexcept { return waiting_on(&fd_); }
+
+BlockingFd Stream::blocking() {
+  if (buffered() != 0)
+    throw IOError("curio: blocking() on a stream with " + std::to_string(buffered()) +
+                  " bytes of unread buffered data, which the raw descriptor would skip; read them first");
+  return BlockingFd(fd_);
+}
+
+IoWaiting Stream::io_waiting() const noexcept { return waiting_on(fd_); }
+
+Task<std::size_t> Stream::readinto(std::span<std::byte> buffer) {
+  if (buffer.empty()) co_return 0;
+  if (std::size_t have = buffered()) {
+    std::size_t n = std::min(have, buffer.size());
+    std::memcpy(buffer.data(), buf_.data() + pos_, n);
+    pos_ += n;
+    scanned_ = scanned_ > n ? scanned_ - n : 0;  // readline's progress stays valid for the rest
+    compact();
+    co_return n;
+  }
+  if (eof_) co_return 0;
+  // Nothing suspends between the read and the return, so a cancellation (only at the wait)
+  // leaves buffer untouched.
+  for (;;) {
+    if (!fd_->may_be_ready(IoDirection::Read)) co_await fd_->wait(IoDirection::Read);
+    int fd = fd_->fd();
+    ssize_t n = socket_ ? ::recv(fd, buffer.data(), buffer.size(), 0) : ::read(fd, buffer.data(), buffer.size());
+    if (n > 0) {
+      if (drain_hint_ && static_cast<std::size_t>(n) < buffer.size()) fd_->drained(IoDirection::Read);
+      co_return static_cast<std::size_t>(n);
+    }
+    if (n == 0) {
+      eof_ = true;
+      co_return 0;
+    }
+    int err = errno;
+    if (err == EINTR) continue;
+    if (!detail::would_block(err)) throw_system_error(socket_ ? "recv" : "read", err);
+    co_await fd_->wait(IoDirection::Read);
+  }
+}
+
+}  // namespace curio
