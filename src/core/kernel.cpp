@@ -193,8 +193,10 @@ void Kernel::run_ready_snapshot() {
       notify_running(t);
     t->resume_at.resume();
     current_ = nullptr;
-    if (observed_) [[unlikely]]
+    if (observed_) [[unlikely]] {
+      if (t->root.done()) t->status = TaskStatus::Terminated;
       notify_suspended(t);
+    }
     if (t->root.done()) task_terminated(t);
   }
 }

@@ -78,6 +78,15 @@ void local_erase(std::uint64_t key) {
     *slot = std::move(next);
 }
 
+std::shared_ptr<const void> capture_locals() {
+  auto* slot = current_slot(false);
+  return slot ? std::shared_ptr<const void>(*slot) : nullptr;
+}
+
+void adopt_thread_locals(std::shared_ptr<const void> locals) {
+  thread_locals() = std::static_pointer_cast<const LocalContext>(std::move(locals));
+}
+
 std::uint64_t new_local_key() noexcept {
   static std::atomic<std::uint64_t> next{0};
   return next.fetch_add(1, std::memory_order_relaxed) + 1;

@@ -203,6 +203,10 @@ TaskHandle<T> spawn(Kernel& kernel, Task<T> coro, SpawnOptions options = {}) {
       detail::Traps::spawn_in(kernel, h, &h.promise(), options.daemon, options.name, &detail::result_ops_for<T>);
   return TaskHandle<T>(detail::TaskRef(s));
 }
+template <TaskFactory F>
+auto spawn(Kernel& kernel, F&& factory, SpawnOptions options = {}) {
+  return spawn(kernel, detail::call_owned(std::decay_t<F>(std::forward<F>(factory))), options);
+}
 
 // The task that is running now. AsyncOnlyError outside a task.
 inline AnyTaskHandle current_task() { return AnyTaskHandle(detail::TaskRef(detail::Traps::current())); }

@@ -19,6 +19,10 @@ std::shared_ptr<const void> local_find_shared(std::uint64_t key);
 void local_set(std::uint64_t key, std::shared_ptr<const void> value);
 void local_erase(std::uint64_t key);
 std::uint64_t new_local_key() noexcept;
+// The calling task's (or thread's) values, to carry into another thread (spawn_thread), and
+// installing them as the calling thread's own.
+std::shared_ptr<const void> capture_locals();
+void adopt_thread_locals(std::shared_ptr<const void> locals);
 }  // namespace detail
 
 template <class T>

@@ -126,7 +126,9 @@ struct Traps {
       root.destroy();
       throw RuntimeError("curio::spawn(kernel, ...): called from a task of another kernel");
     }
-    return k.spawn(root, promise, daemon, name, ops);
+    TaskState* t = k.spawn(root, promise, daemon, name, ops);
+    if (!k.running_) k.arm_wakeup();  // an embedding loop polling pollable_fd() must see it
+    return t;
   }
   // A task's armed sleep or timeout deadline in ns (kNoDeadline if none): for curio::where.
   static std::int64_t sleep_deadline(TaskState* t) noexcept { return t->kernel->timers_.deadline_of(&t->sleep_timer); }
