@@ -1,6 +1,7 @@
 // The echo server with the monitor on: connect with `curio-monitor` (or `nc 127.0.0.1 48802`)
 // and type ps, where ID, cancel ID... Each connection's task is named after its connection id,
-// a TaskLocal that its log lines show.
+// a TaskLocal that its log lines show. A client that sends "hog" makes its task hog the kernel
+// thread for 3 s, to see that ps and where still answer (and show it RUNNING).
 //   monitored_server [--port N] [--monitor-port M]   (defaults 25000 and 48802; 0 picks one)
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +26,12 @@ curio::Task<> echo_client(curio::Socket client, curio::SocketAddress) {
   for (;;) {
     std::string data = co_await client.recv(100000);  // `where` shows this line
     if (data.empty()) break;
+    if (data == "hog\n") {  // a demo of a task that blocks the kernel: the monitor still answers
+      log("hogging the kernel thread for 3 s");
+      auto until = std::chrono::steady_clock::now() + 3s;
+      while (std::chrono::steady_clock::now() < until) {
+      }
+    }
     co_await client.sendall(data);
   }
   log("closed");

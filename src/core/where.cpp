@@ -178,7 +178,7 @@ std::string WaitInfo::describe() const {
     case TaskStatus::WriteWait:
       return "fd " + std::to_string(fd) + " writable";
     case TaskStatus::FutureWait:
-      return "thread job / other thread " + address(object);
+      return "another thread (thread job, universal queue...) " + address(object);
     case TaskStatus::TaskJoin:
       return task_id ? "join task " + std::to_string(task_id) : "task group " + address(object);
     case TaskStatus::EventWait:
