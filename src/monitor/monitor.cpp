@@ -499,6 +499,8 @@ void Hub::serve() {
     if (fds[0].revents & POLLIN) {
       int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd >= 0) {
+        timeval tv{2, 0};  // a client that stops reading cannot stall the console for long
+        ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
         if (clients.size() >= kMaxClients) {
           send_all(fd, "curio monitor: too many clients\n");
           ::close(fd);
