@@ -13,6 +13,13 @@ using curio::TaskStatus;
 
 namespace {
 
+// Frames need the co_await sites (the CMake option CURIO_AWAIT_LOCATIONS, on by default).
+#if CURIO_AWAIT_LOCATIONS
+#define REQUIRE_AWAIT_LOCATIONS() (void)0
+#else
+#define REQUIRE_AWAIT_LOCATIONS() GTEST_SKIP() << "built with CURIO_AWAIT_LOCATIONS=OFF"
+#endif
+
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
@@ -64,6 +71,7 @@ TEST(Activation, ActivateIsCalledWithTheKernelItIsInstalledIn) {
 }
 
 TEST(Activation, SuspendedHookCanReadWhereTheTaskWaits) {
+  REQUIRE_AWAIT_LOCATIONS();
   struct WhereRecorder : curio::Activation {
     std::vector<std::string> functions;
     void suspended(curio::TaskView t) override {
@@ -107,6 +115,7 @@ Task<> outer_sleep(int& outer, int& inner) {
 }
 
 TEST(Where, SleepShowsTheChainRootFirstWithTheLineOfEachCoAwait) {
+  REQUIRE_AWAIT_LOCATIONS();
   curio::run([]() -> Task<> {
     int outer = 0, inner = 0;
     auto h = curio::spawn(outer_sleep(outer, inner));
@@ -161,6 +170,7 @@ curio::Frame last_test_frame(const curio::TaskTrace& tr) {
 }
 
 TEST(Where, EventWaitShowsTheEventAndTheLine) {
+  REQUIRE_AWAIT_LOCATIONS();
   curio::run([]() -> Task<> {
     curio::Event ev;
     int line = 0;
@@ -177,6 +187,7 @@ TEST(Where, EventWaitShowsTheEventAndTheLine) {
 }
 
 TEST(Where, LockQueueAndJoinWaitsShowTheirKindAndLine) {
+  REQUIRE_AWAIT_LOCATIONS();
   curio::run([]() -> Task<> {
     curio::Lock lock;
     curio::Queue<int> q;
@@ -209,6 +220,7 @@ TEST(Where, LockQueueAndJoinWaitsShowTheirKindAndLine) {
 }
 
 TEST(Where, FdWaitShowsTheDescriptorAndTheLibraryFrame) {
+  REQUIRE_AWAIT_LOCATIONS();
   curio::run([]() -> Task<> {
     auto [a, b] = curio::Socket::pair();
     int line = 0;
@@ -228,6 +240,7 @@ TEST(Where, FdWaitShowsTheDescriptorAndTheLibraryFrame) {
 }
 
 TEST(Where, ThreadJobShowsAFutureWait) {
+  REQUIRE_AWAIT_LOCATIONS();
   curio::run([]() -> Task<> {
     int line = 0;
     auto h = curio::spawn(thread_job(line));
@@ -240,6 +253,7 @@ TEST(Where, ThreadJobShowsAFutureWait) {
 }
 
 TEST(Where, ARunningTaskHasNoFramesAndANotStartedOneHasItsRoot) {
+  REQUIRE_AWAIT_LOCATIONS();
   curio::run([]() -> Task<> {
     auto self = curio::where(curio::current_task());
     EXPECT_EQ(self.state, TaskStatus::Running);
@@ -279,6 +293,7 @@ Task<> calls_thrower(int& line, int& inner) {
 }
 
 TEST(Where, ReportOfATaskThatCrashedUnjoinedIncludesItsStack) {
+  REQUIRE_AWAIT_LOCATIONS();
   int outer = 0, inner = 0;
   testing::internal::CaptureStderr();
   curio::run([&]() -> Task<> {

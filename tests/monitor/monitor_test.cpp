@@ -18,6 +18,13 @@ using curio::Task;
 
 namespace {
 
+// Frames need the co_await sites (the CMake option CURIO_AWAIT_LOCATIONS, on by default).
+#if CURIO_AWAIT_LOCATIONS
+#define REQUIRE_AWAIT_LOCATIONS() (void)0
+#else
+#define REQUIRE_AWAIT_LOCATIONS() GTEST_SKIP() << "built with CURIO_AWAIT_LOCATIONS=OFF"
+#endif
+
 // A blocking console client (runs on a plain thread: the console must answer whatever the
 // kernel is doing).
 class Client {
@@ -110,6 +117,7 @@ TEST(Monitor, PsListsTheTasksWithTheirStates) {
 }
 
 TEST(Monitor, WhereShowsTheFileAndLineOfTheCoAwait) {
+  REQUIRE_AWAIT_LOCATIONS();
   curio::run(
       []() -> Task<> {
         curio::Event ev;

@@ -20,7 +20,8 @@ class Task;
 // Where a coroutine is (its function, file and the line of its pending co_await), captured by
 // the compiler at each co_await of a Task coroutine at the cost of one 4-byte store; read by
 // curio::where (curio/core/where.hpp). std::source_location is not usable with Clang 14, the
-// builtins are (GCC and Clang). Building with -DCURIO_AWAIT_LOCATIONS=0 removes the capture.
+// builtins are (GCC and Clang). The CMake option CURIO_AWAIT_LOCATIONS=OFF (a public
+// definition, CURIO_AWAIT_LOCATIONS=0, so that every translation unit agrees) removes it.
 #ifndef CURIO_AWAIT_LOCATIONS
 #define CURIO_AWAIT_LOCATIONS 1
 #endif
@@ -66,9 +67,11 @@ struct PromiseBase {
   }
   // Every co_await in a Task coroutine passes here: the default argument is evaluated at the
   // co_await expression, so it is the awaiting line. The awaitable is passed through untouched.
+  // Cost (docs/performance.md): GCC 12 then copies a temporary awaiter inside the frame, which
+  // makes an Event switch ~2.5x slower in micro-benchmarks; -DCURIO_AWAIT_LOCATIONS=OFF removes it.
   template <class A>
-  A&& await_transform(A&& a, SourceSite s = SourceSite::current()) noexcept {
-    site_line = s.line;
+  A&& await_transform(A&& a, std::uint32_t line = __builtin_LINE()) noexcept {
+    site_line = line;
     return static_cast<A&&>(a);
   }
 #else
