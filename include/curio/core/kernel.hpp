@@ -27,7 +27,7 @@ class Activation;
 // How a kernel is set up: Kernel(options) or run(main, options).
 struct KernelOptions {
   // Called on task creation, each run slice and termination (curio/core/activation.hpp).
-  std::vector<std::shared_ptr<Activation>> activations;
+  std::vector<std::shared_ptr<Activation>> activations = {};
   // Starts the process's monitor console (curio/monitor/monitor.hpp) and lists this kernel's
   // tasks in it. The environment variable CURIO_MONITOR (1, PORT or HOST:PORT) turns it on too.
   bool monitor = false;

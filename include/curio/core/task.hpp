@@ -20,10 +20,10 @@ class Task;
 // Where a coroutine is (its function, file and the line of its pending co_await), captured by
 // the compiler at each co_await of a Task coroutine at the cost of one 4-byte store; read by
 // curio::where (curio/core/where.hpp). std::source_location is not usable with Clang 14, the
-// builtins are (GCC and Clang). The CMake option CURIO_AWAIT_LOCATIONS=OFF (a public
-// definition, CURIO_AWAIT_LOCATIONS=0, so that every translation unit agrees) removes it.
+// builtins are (GCC and Clang). Off unless the library is built with the CMake option
+// CURIO_AWAIT_LOCATIONS=ON (a public definition, so that every translation unit agrees).
 #ifndef CURIO_AWAIT_LOCATIONS
-#define CURIO_AWAIT_LOCATIONS 1
+#define CURIO_AWAIT_LOCATIONS 0
 #endif
 
 namespace detail {
