@@ -25,21 +25,16 @@ PromiseBase* promise_of(std::coroutine_handle<> h) noexcept {
   return &std::coroutine_handle<PromiseBase>::from_address(h.address()).promise();
 }
 
+#if CURIO_AWAIT_LOCATIONS
 // The adapters of awaitable.hpp (call_owned, as_task) are not the user's frames.
 bool is_adapter(const PromiseBase* p) noexcept {
-#if CURIO_AWAIT_LOCATIONS
   const char* f = p->site_file;
   if (!f) return false;
   std::size_t n = std::strlen(f);
   static constexpr char kSuffix[] = "curio/core/awaitable.hpp";
   return n >= sizeof kSuffix - 1 && std::strcmp(f + n - (sizeof kSuffix - 1), kSuffix) == 0;
-#else
-  (void)p;
-  return false;
-#endif
 }
-
-constexpr std::size_t kMaxFrames = 256;  // a cycle would be a bug; never loop forever
+#endif
 
 // The trace captured when an exception first escaped a frame on this thread (its task, and the
 // exception it belongs to): the report of a task that crashes unjoined prints it. One per
@@ -59,6 +54,7 @@ EscapeTrace& escape_trace() noexcept {
 void collect_frames(PromiseBase* innermost, std::vector<Frame>& out) {
   out.clear();
 #if CURIO_AWAIT_LOCATIONS
+  constexpr std::size_t kMaxFrames = 256;  // a cycle would be a bug; never loop forever
   std::size_t n = 0;
   for (PromiseBase* p = innermost; p && n < kMaxFrames; ++n) {
     if (!is_adapter(p)) {
