@@ -6,6 +6,8 @@
 //   BM_SwitchEvent    two tasks ping-pong through two Events (Asio: two unbuffered channels)
 //   BM_SwitchYield    two tasks each yielding in a loop: sleep(0) (Asio: co_await post)
 //   BM_TimeoutAfter   timeout_after(1s, op) around an op that completes at once
+// The /curio_activation and /curio_monitor variants run the same with a do-nothing Activation
+// installed, and with the monitor on (issue 12's costs).
 // Switch benchmarks count one iteration as a round trip (two switches) and report the
 // per_switch counter. The 1,000,000-sleepers figure comes from curio_sleepers (sleepers.cpp).
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -26,6 +28,20 @@ awaitable<int> asio_trivial() { co_return 1; }
 
 // --- spawn + join ---------------------------------------------------------------------------
 
+// Issue 12's costs: the same benchmarks with an activation whose hooks do nothing (the price of
+// the hook calls themselves) and with the monitor on (its probe records every switch).
+struct NoopActivation : curio::Activation {};
+curio::KernelOptions kernel_options(int mode) {
+  curio::KernelOptions o;
+  if (mode == 1) o.activations.push_back(std::make_shared<NoopActivation>());
+  if (mode == 2) {
+    o.monitor = true;
+    o.monitor_port = 0;
+  }
+  return o;
+}
+
+template <int Mode = 0>
 void SpawnJoin_curio(benchmark::State& state) {
   curio::run([&]() -> curio::Task<> {
     for (auto _ : state) {
@@ -33,7 +49,7 @@ void SpawnJoin_curio(benchmark::State& state) {
       int v = co_await h.join();
       benchmark::DoNotOptimize(v);
     }
-  }());
+  }(), kernel_options(Mode));
 }
 
 // The like-for-like peer: a coroutine co_spawns a trivial coroutine and awaits its completion.
@@ -61,6 +77,7 @@ void SpawnJoin_asio_run(benchmark::State& state) {
 
 // --- switch: Event ping-pong ------------------------------------------------------------------
 
+template <int Mode = 0>
 void SwitchEvent_curio(benchmark::State& state) {
   curio::run([&]() -> curio::Task<> {
     curio::Event ping, pong;
@@ -81,7 +98,7 @@ void SwitchEvent_curio(benchmark::State& state) {
     done = true;
     ping.set();
     co_await partner.join();
-  }());
+  }(), kernel_options(Mode));
   bench::time_per(state, "per_switch", 2);
 }
 
@@ -114,6 +131,7 @@ void SwitchEvent_asio(benchmark::State& state) {
 
 // --- switch: yield ping-pong ------------------------------------------------------------------
 
+template <int Mode = 0>
 void SwitchYield_curio(benchmark::State& state) {
   curio::run([&]() -> curio::Task<> {
     bool done = false;
@@ -123,7 +141,7 @@ void SwitchYield_curio(benchmark::State& state) {
     for (auto _ : state) co_await curio::sleep(0s);
     done = true;
     co_await partner.join();
-  }());
+  }(), kernel_options(Mode));
   bench::time_per(state, "per_switch", 2);
 }
 
@@ -189,12 +207,18 @@ void TimeoutAfter_asio_no_timeout(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(SpawnJoin_curio)->Name("BM_SpawnJoin/curio");
+BENCHMARK(SpawnJoin_curio<0>)->Name("BM_SpawnJoin/curio");
+BENCHMARK(SpawnJoin_curio<1>)->Name("BM_SpawnJoin/curio_activation");
+BENCHMARK(SpawnJoin_curio<2>)->Name("BM_SpawnJoin/curio_monitor");
 BENCHMARK(SpawnJoin_asio)->Name("BM_SpawnJoin/asio");
 BENCHMARK(SpawnJoin_asio_run)->Name("BM_SpawnJoin/asio_run");
-BENCHMARK(SwitchEvent_curio)->Name("BM_SwitchEvent/curio");
+BENCHMARK(SwitchEvent_curio<0>)->Name("BM_SwitchEvent/curio");
+BENCHMARK(SwitchEvent_curio<1>)->Name("BM_SwitchEvent/curio_activation");
+BENCHMARK(SwitchEvent_curio<2>)->Name("BM_SwitchEvent/curio_monitor");
 BENCHMARK(SwitchEvent_asio)->Name("BM_SwitchEvent/asio");
-BENCHMARK(SwitchYield_curio)->Name("BM_SwitchYield/curio");
+BENCHMARK(SwitchYield_curio<0>)->Name("BM_SwitchYield/curio");
+BENCHMARK(SwitchYield_curio<1>)->Name("BM_SwitchYield/curio_activation");
+BENCHMARK(SwitchYield_curio<2>)->Name("BM_SwitchYield/curio_monitor");
 BENCHMARK(SwitchYield_asio)->Name("BM_SwitchYield/asio");
 BENCHMARK(TimeoutAfter_curio)->Name("BM_TimeoutAfter/curio");
 BENCHMARK(TimeoutAfter_curio_no_timeout)->Name("BM_TimeoutAfter/curio_no_timeout");

@@ -4,12 +4,13 @@
 // I/O: Socket, SocketAddress, SocketStream, FileStream. Network: open_connection, tcp_server...
 // Threads: run_in_thread, block_in_thread, spawn_thread/AWAIT, UniversalQueue, UniversalEvent,
 // UniversalResult. Processes: run_in_process, subprocess::{Popen, run, check_output}.
-// Signals: SignalQueue, SignalEvent. Files: aopen/AsyncFile. HTTP: a strict HTTP/1.1 request parser and reader.
-// Channel: Channel, Connection.
-// Combinators: all, any.
+// Signals: SignalQueue, SignalEvent. Files: aopen/AsyncFile. HTTP: a strict HTTP/1.1 request
+// parser and reader. Channel: Channel, Connection. Combinators: all, any. Observability:
+// Activation, where, TaskLocal, the Monitor console.
 #pragma once
 
 #include "curio/channel/channel.hpp"
+#include "curio/core/activation.hpp"
 #include "curio/core/cancellation.hpp"
 #include "curio/core/combinators.hpp"
 #include "curio/core/errors.hpp"
@@ -17,13 +18,16 @@
 #include "curio/core/spawn.hpp"
 #include "curio/core/task.hpp"
 #include "curio/core/task_group.hpp"
+#include "curio/core/task_local.hpp"
 #include "curio/core/time.hpp"
 #include "curio/core/wait_queue.hpp"
+#include "curio/core/where.hpp"
 #include "curio/file/async_file.hpp"
 #include "curio/http/http.hpp"
 #include "curio/io/socket.hpp"
 #include "curio/io/socket_address.hpp"
 #include "curio/io/stream.hpp"
+#include "curio/monitor/monitor.hpp"
 #include "curio/net/network.hpp"
 #include "curio/process/run_in_process.hpp"
 #include "curio/process/subprocess.hpp"

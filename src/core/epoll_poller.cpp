@@ -39,6 +39,8 @@ class EpollPoller final : public Poller {
 
   void remove(FdRegistration& reg) noexcept override { ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, reg.fd, nullptr); }
 
+  int pollable_descriptor() override { return epoll_fd_; }
+
   void wait(int timeout_ms, std::vector<PollEvent>& out) override {
     std::array<epoll_event, 256> events;
     int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);

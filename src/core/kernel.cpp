@@ -4,14 +4,21 @@
 // The I/O poller is a backend behind src/core/poller.hpp (epoll or io_uring).
 #include "curio/core/kernel.hpp"
 
+#include <sys/timerfd.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "curio/core/activation.hpp"
 #include "curio/core/traps.hpp"
+#include "curio/core/where.hpp"
+#include "monitor_hook.hpp"
 #include "poller.hpp"
 #include "remote_inbox.hpp"
+#include "task_extras.hpp"
 
 namespace curio {
 
@@ -89,7 +96,48 @@ Kernel::Kernel(KernelOptions options) : inbox_(std::make_shared<detail::RemoteIn
   poller_ = make_poller(requested_backend(options.backend), inbox_->event_fd());
   backend_ = poller_->backend();
   poll_events_.reserve(256);
+  try {
+    for (auto& a : options.activations) add_activation(std::move(a));
+    if (options.monitor || detail::monitor_requested_by_env(options.monitor_host, options.monitor_port))
+      add_activation(detail::make_monitor_probe(*this, options.monitor_host, options.monitor_port));
+  } catch (...) {
+    activations_.clear();
+    throw;
+  }
 }
+
+void Kernel::add_activation(std::shared_ptr<Activation> a) {
+  if (!a) throw RuntimeError("curio::Kernel::add_activation: null activation");
+  if (running_) throw RuntimeError("curio::Kernel::add_activation: the kernel is running");
+  a->activate(*this);
+  activations_.push_back(std::move(a));
+  observed_ = true;
+}
+
+KernelStats Kernel::stats() const noexcept { return {live_tasks_, ready_count_, timers_.size(), io_registrations_}; }
+
+namespace {
+void report_hook_error(const char* hook) noexcept {
+  static std::atomic<bool> reported{false};  // once per process: no log flood from a hot hook
+  if (!reported.exchange(true))
+    std::fprintf(stderr, "curio: an activation's %s() raised: %s (further errors are not reported)\n", hook,
+                 describe_exception(std::current_exception()).c_str());
+}
+}  // namespace
+
+#define CURIO_NOTIFY(hook)                        \
+  for (auto& a : activations_) {                  \
+    try {                                         \
+      a->hook(TaskView(t));                       \
+    } catch (...) {                               \
+      report_hook_error(#hook);                   \
+    }                                             \
+  }
+void Kernel::notify_created(TaskState* t) noexcept { CURIO_NOTIFY(created) }
+void Kernel::notify_running(TaskState* t) noexcept { CURIO_NOTIFY(running) }
+void Kernel::notify_suspended(TaskState* t) noexcept { CURIO_NOTIFY(suspended) }
+void Kernel::notify_terminated(TaskState* t) noexcept { CURIO_NOTIFY(terminated) }
+#undef CURIO_NOTIFY
 
 Kernel::~Kernel() {
   try {
@@ -97,6 +145,8 @@ Kernel::~Kernel() {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "curio: kernel shutdown failed in destructor: %s\n", e.what());
   }
+  if (wakeup_timer_fd_ >= 0) ::close(wakeup_timer_fd_);
+  activations_.clear();  // a monitor probe leaves the console here
 }
 
 void Kernel::check_usable() const {
@@ -125,8 +175,14 @@ TaskState* Kernel::start_main(std::coroutine_handle<> root, detail::PromiseBase*
   }
   CurrentKernel scope(this);
   running_ = true;
-  TaskState* t = spawn(root, promise, false);
-  t->result_ops = ops;
+  inbox_->end_sleep();  // run_once() leaves it set so that wakeups make pollable_fd() readable
+  TaskState* t;
+  try {
+    t = spawn(root, promise, false, {}, ops);
+  } catch (...) {
+    running_ = false;
+    throw;
+  }
   t->result_read = true;  // the main task's outcome reaches run()'s caller: no crash report
   t->add_ref();
   try {
@@ -178,10 +234,77 @@ void Kernel::run_ready_snapshot() {
     current_ = t;
     t->status = TaskStatus::Running;
     ++t->cycles;
+    if (observed_) [[unlikely]]
+      notify_running(t);
     t->resume_at.resume();
     current_ = nullptr;
+    if (observed_) [[unlikely]] {
+      if (t->root.done()) t->status = TaskStatus::Terminated;
+      notify_suspended(t);
+    }
     if (t->root.done()) task_terminated(t);
   }
+}
+
+std::size_t Kernel::run_once() {
+  check_usable();
+  CurrentKernel scope(this);
+  running_ = true;
+  inbox_->end_sleep();
+  std::size_t ran = 0;
+  try {
+    if (wakeup_timer_fd_ >= 0) {
+      std::uint64_t expirations;
+      [[maybe_unused]] ssize_t r = ::read(wakeup_timer_fd_, &expirations, sizeof expirations);
+    }
+    poll_io(0);
+    if (inbox_->pending()) drain_inbox();
+    if (!timers_.empty()) expire_timers(detail::now_ns());
+    ran = ready_count_;
+    run_ready_snapshot();
+    arm_wakeup();
+  } catch (...) {
+    running_ = false;
+    throw;
+  }
+  running_ = false;
+  return ran;
+}
+
+int Kernel::pollable_fd() {
+  if (shut_down_) throw RuntimeError("curio::Kernel::pollable_fd: the kernel has been shut down");
+  if (wakeup_timer_fd_ < 0) {
+    int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0) throw_system_error("timerfd_create");
+    auto reg = std::make_unique<detail::FdRegistration>();
+    reg->fd = fd;
+    try {
+      io_register(*reg);  // never waited on: its events only make the poller's descriptor readable
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
+    wakeup_timer_fd_ = fd;
+    wakeup_reg_ = std::move(reg);
+    if (!running_) arm_wakeup();
+  }
+  return poller_->pollable_descriptor();
+}
+
+// Between run_once() calls: the timerfd fires when the kernel next has work (at once if tasks
+// are ready, else at the earliest timer), and the inbox writes its eventfd on every wakeup.
+void Kernel::arm_wakeup() {
+  if (wakeup_timer_fd_ < 0) return;
+  std::int64_t at = 0;
+  if (ready_count_ > 0 || !inbox_->begin_sleep())
+    at = 1;  // the earliest absolute time: already due
+  else if (!timers_.empty())
+    at = timers_.earliest() <= 0 ? 1 : timers_.earliest();
+  itimerspec spec{};
+  spec.it_value.tv_sec = at / 1'000'000'000;
+  spec.it_value.tv_nsec = at % 1'000'000'000;
+  if (::timerfd_settime(wakeup_timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr) < 0) throw_system_error("timerfd_settime");
+  poller_->flush();  // io_uring: the poll requests queued this cycle must be in the ring to fire
 }
 
 void Kernel::poll_io(int timeout_ms) {
@@ -250,13 +373,28 @@ void Kernel::expire_timers(std::int64_t now) {
   }
 }
 
-TaskState* Kernel::spawn(std::coroutine_handle<> root, detail::PromiseBase* promise, bool daemon) {
+TaskState* Kernel::spawn(std::coroutine_handle<> root, detail::PromiseBase* promise, bool daemon,
+                         std::string_view name, const detail::ResultOps* ops) {
   if (shut_down_) {
     root.destroy();
     throw RuntimeError("curio::spawn: the kernel has been shut down");
   }
+  if (running_ && detail::tls_current_kernel != this) {
+    root.destroy();
+    throw RuntimeError("curio::spawn(kernel, ...): the kernel is running on another thread");
+  }
   std::uint64_t id = next_task_id.fetch_add(1, std::memory_order_relaxed) + 1;
   auto* t = new TaskState(this, root, promise, id, current_ ? current_->id : 0, daemon);
+  t->result_ops = ops;
+  if (!name.empty() || (current_ ? current_->extras != nullptr : detail::thread_locals() != nullptr)) [[unlikely]] {
+    try {
+      if (!name.empty()) t->set_name(name);
+      detail::inherit_locals(current_, t);
+    } catch (...) {
+      delete t;  // destroys the frame too
+      throw;
+    }
+  }
   t->resume_at = root;
   t->in_kernel = true;
   t->all_prev = all_tail_;
@@ -267,6 +405,8 @@ TaskState* Kernel::spawn(std::coroutine_handle<> root, detail::PromiseBase* prom
   all_tail_ = t;
   ++live_tasks_;
   push_ready(t);
+  if (observed_) [[unlikely]]
+    notify_created(t);
   return t;
 }
 
@@ -279,9 +419,12 @@ void Kernel::task_terminated(TaskState* t) {
   t->cancel_pending = nullptr;
   const std::exception_ptr& error = t->promise->error;
   if (error && !is_cancellation(error) && !t->result_read) {  // curio: "crashes in other tasks"
-    std::fprintf(stderr, "curio: Task Crash: task %llu '%.*s': %s\n", static_cast<unsigned long long>(t->id),
-                 static_cast<int>(t->name().size()), t->name().data(), describe_exception(error).c_str());
+    std::fprintf(stderr, "curio: Task Crash: task %llu '%.*s': %s\n%s", static_cast<unsigned long long>(t->id),
+                 static_cast<int>(t->name().size()), t->name().data(), describe_exception(error).c_str(),
+                 detail::crash_trace_text(t).c_str());
   }
+  if (observed_) [[unlikely]]
+    notify_terminated(t);
   detail::Traps::wake_all(t->joiners);
   if (t->group) detail::notify_group_member_done(t->group, t);
   // Unlink from the live list and drop the kernel's reference.

@@ -37,6 +37,11 @@ class Poller {
   // The kernel is about to run on another thread than before (a Kernel may run on different
   // threads one after the other). Readiness seen before may be reported again.
   virtual void moved_to_this_thread() {}
+  // A descriptor that polls readable while reports are waiting (Kernel::pollable_fd, for
+  // embedding in another event loop), and a hand-over of queued requests to the OS kernel so
+  // that they can fire while the kernel is not in wait().
+  virtual int pollable_descriptor() = 0;
+  virtual void flush() {}
 };
 
 // Each throws SystemError if the backend cannot be set up. inbox_fd is watched for reading.

@@ -1,6 +1,8 @@
 // src/core/task_state.cpp: task records: construction, names, and the "never joined" report.
 #include "curio/core/detail/task_state.hpp"
 
+#include "task_extras.hpp"
+
 #include <cstdio>
 
 #include "curio/core/task.hpp"
@@ -65,10 +67,18 @@ TaskState::~TaskState() {
 }
 
 std::string_view TaskState::name() const noexcept {
-  // Unnamed tasks are "task" (C++ cannot tell a coroutine's function name portably: Clang 14
-  // has no std::source_location); SpawnOptions::name names them.
-  return name_override ? std::string_view(*name_override) : std::string_view("task");
+  // Unnamed tasks are "task"; SpawnOptions::name names them (curio::where shows the functions).
+  return extras && !extras->name.empty() ? std::string_view(extras->name) : std::string_view("task");
 }
+
+void TaskState::set_name(std::string_view n) { extras_or_make().name.assign(n.data(), n.size()); }
+
+TaskExtras& TaskState::extras_or_make() {
+  if (!extras) extras.reset(new TaskExtras);
+  return *extras;
+}
+
+void TaskExtrasDeleter::operator()(TaskExtras* e) const noexcept { delete e; }
 
 }  // namespace detail
 }  // namespace curio

@@ -93,6 +93,15 @@ class UringPoller final : public Poller {
     io_uring_submit(&ring_);
   }
 
+  // The ring's descriptor polls readable while completions wait in it.
+  int pollable_descriptor() override {
+    flush();
+    return ring_.ring_fd;
+  }
+  void flush() override {
+    if (io_uring_sq_ready(&ring_) > 0) submit_or_throw(io_uring_submit(&ring_));
+  }
+
   void wait(int timeout_ms, std::vector<PollEvent>& out) override {
     if (timeout_ms == 0) {
       if (io_uring_sq_ready(&ring_) > 0) submit_or_throw(io_uring_submit(&ring_));

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string_view>
+#include <string>
 #include <vector>
 
 #include "curio/core/detail/result_ops.hpp"
@@ -23,6 +24,35 @@
 namespace curio {
 
 class Kernel;
+class Activation;
+
+// The I/O backend under a kernel. Auto reads the environment variable CURIO_BACKEND
+// (epoll, io_uring or auto); auto picks io_uring when the ring can be set up and has the
+// features used (Linux 5.13+, not forbidden by a container's seccomp policy), else epoll.
+enum class IoBackend : std::uint8_t { Auto, Epoll, IoUring };
+std::string_view to_string(IoBackend backend) noexcept;  // "auto", "epoll", "io_uring"
+
+// How a kernel is set up: Kernel(options) or run(main, options).
+struct KernelOptions {
+  // An explicit IoUring that cannot be set up raises SystemError naming why (no fallback).
+  IoBackend backend = IoBackend::Auto;
+  // Called on task creation, each run slice and termination (curio/core/activation.hpp).
+  std::vector<std::shared_ptr<Activation>> activations = {};
+  // Starts the process's monitor console (curio/monitor/monitor.hpp) and lists this kernel's
+  // tasks in it. The environment variable CURIO_MONITOR (1, PORT or HOST:PORT) turns it on too.
+  bool monitor = false;
+  std::string monitor_host = "127.0.0.1";  // loopback only, unless you ask otherwise
+  std::uint16_t monitor_port = 48802;      // curio's port; 0 picks a free one
+};
+
+// A snapshot of a kernel's bookkeeping (the monitor's `stats`).
+struct KernelStats {
+  std::size_t tasks = 0;   // live tasks
+  std::size_t ready = 0;   // in the ready queue
+  std::size_t timers = 0;  // armed sleeps and timeouts
+  std::size_t fds = 0;     // registered file descriptors
+};
+
 namespace detail {
 struct Traps;
 struct FdRegistration;
@@ -31,17 +61,6 @@ class Poller;
 class RemoteInbox;
 inline thread_local Kernel* tls_current_kernel = nullptr;
 }  // namespace detail
-
-// The I/O backend under a kernel. Auto reads the environment variable CURIO_BACKEND
-// (epoll, io_uring or auto); auto picks io_uring when the ring can be set up and has the
-// features used (Linux 5.13+, not forbidden by a container's seccomp policy), else epoll.
-enum class IoBackend : std::uint8_t { Auto, Epoll, IoUring };
-std::string_view to_string(IoBackend backend) noexcept;  // "auto", "epoll", "io_uring"
-
-struct KernelOptions {
-  // An explicit IoUring that cannot be set up raises SystemError naming why (no fallback).
-  IoBackend backend = IoBackend::Auto;
-};
 
 class Kernel {
  public:
@@ -68,6 +87,19 @@ class Kernel {
 
   // Number of live (not yet terminated) tasks.
   std::size_t task_count() const noexcept { return live_tasks_; }
+  KernelStats stats() const noexcept;
+
+  // Installs an activation (calls its activate(*this) now). Not while the kernel runs.
+  void add_activation(std::shared_ptr<Activation> a);
+
+  // --- embedding (a GUI or game loop drives the kernel; curio's kernel.run() with no coroutine) ---
+  // One non-blocking step: polls I/O without waiting, takes wakeups from other threads, expires
+  // the timers that are due, then runs the tasks that were ready (each once). Returns how many
+  // task slices ran. Start tasks with spawn(kernel, task) (curio/core/spawn.hpp).
+  std::size_t run_once();
+  // A descriptor for poll/epoll/select that is readable whenever run_once() has something to do
+  // (ready tasks, I/O, a due timer, a wakeup from another thread). Owned by the kernel.
+  int pollable_fd();
 
   // The backend actually in use (Epoll or IoUring, never Auto).
   IoBackend backend() const noexcept { return backend_; }
@@ -77,6 +109,12 @@ class Kernel {
   using TaskState = detail::TaskState;
 
   TaskState* start_main(std::coroutine_handle<> root, detail::PromiseBase* promise, const detail::ResultOps* ops);
+  void arm_wakeup();
+  // Activation hooks: out of line, called only when one is installed.
+  void notify_created(TaskState* t) noexcept;
+  void notify_running(TaskState* t) noexcept;
+  void notify_suspended(TaskState* t) noexcept;
+  void notify_terminated(TaskState* t) noexcept;
   void run_until_done(TaskState* t);
   void cycle();
   void run_ready_snapshot();
@@ -89,7 +127,8 @@ class Kernel {
   void adopt_thread();
 
   // --- trap implementations ---
-  TaskState* spawn(std::coroutine_handle<> root, detail::PromiseBase* promise, bool daemon);
+  TaskState* spawn(std::coroutine_handle<> root, detail::PromiseBase* promise, bool daemon, std::string_view name,
+                   const detail::ResultOps* ops);
   void push_ready(TaskState* t) noexcept {
     t->status = TaskStatus::Ready;
     t->ready_next = nullptr;
@@ -145,6 +184,10 @@ class Kernel {
   std::shared_ptr<detail::RemoteInbox> inbox_;
   bool shut_down_ = false;
   bool running_ = false;
+  bool observed_ = false;  // activations_ is not empty (the only cost of activations when none)
+  std::vector<std::shared_ptr<Activation>> activations_;
+  int wakeup_timer_fd_ = -1;  // pollable_fd(): a timerfd in the poller for due timers and ready tasks
+  std::unique_ptr<detail::FdRegistration> wakeup_reg_;
 };
 
 template <class T>
@@ -158,9 +201,10 @@ T Kernel::run(Task<T> main) {
 }
 
 // Runs main in a fresh kernel, shuts the kernel down, and returns main's value (or rethrows).
+// run(main, {.monitor = true}) also opens the monitor console.
 template <class T>
-T run(Task<T> main) {
-  Kernel kernel;
+T run(Task<T> main, KernelOptions options = {}) {
+  Kernel kernel(std::move(options));
   if constexpr (std::is_void_v<T>) {
     kernel.run(std::move(main));
   } else {

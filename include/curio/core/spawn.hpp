@@ -43,7 +43,7 @@ class AnyTaskHandle {
   std::uint64_t id() const noexcept { return state_->id; }
   std::uint64_t parent_id() const noexcept { return state_->parent_id; }
   std::string_view name() const noexcept { return state_->name(); }
-  void set_name(std::string_view n) { state_->name_override = std::make_unique<std::string>(n); }
+  void set_name(std::string_view n) { state_->set_name(n); }
   TaskStatus state() const noexcept { return state_->status; }
   bool daemon() const noexcept { return state_->daemon; }
   bool cancelled() const noexcept { return state_->cancelled; }
@@ -118,7 +118,7 @@ class AnyTaskHandle {
     detail::TaskState* target;
     bool joining;
     WaitAwaiter(detail::TaskState* t, bool j) noexcept
-        : WaitListAwaiter(&t->joiners, TaskStatus::TaskJoin), target(t), joining(j) {}
+        : WaitListAwaiter(&t->joiners, TaskStatus::TaskJoin, t), target(t), joining(j) {}  // payload: for where()
     bool await_ready() const noexcept { return target->terminated; }
     void await_resume() {
       if (task) detail::Traps::rethrow_trap_error(task);
@@ -172,9 +172,7 @@ template <class T>
 TaskHandle<T> spawn(Task<T> coro, SpawnOptions options = {}) {
   auto h = coro.release();
   if (!h) throw RuntimeError("curio::spawn: empty Task");
-  detail::TaskState* s = detail::Traps::spawn(h, &h.promise(), options.daemon);
-  s->result_ops = &detail::result_ops_for<T>;
-  if (!options.name.empty()) s->name_override = std::make_unique<std::string>(options.name);
+  detail::TaskState* s = detail::Traps::spawn(h, &h.promise(), options.daemon, options.name, &detail::result_ops_for<T>);
   return TaskHandle<T>(detail::TaskRef(s));
 }
 template <class T>
@@ -210,6 +208,21 @@ template <class F, class A0, class... A>
 requires detail::SpawnCall<F, A0, A...>
 auto spawn(F&& fn, A0&& a0, A&&... args) {
   return spawn(detail::to_task(std::forward<F>(fn), std::forward<A0>(a0), std::forward<A>(args)...));
+}
+
+// Starts coro as a new task in `kernel` from the thread that drives it, while it is not running
+// (to embed a kernel driven by run_once(); inside a task, use spawn(coro)).
+template <class T>
+TaskHandle<T> spawn(Kernel& kernel, Task<T> coro, SpawnOptions options = {}) {
+  auto h = coro.release();
+  if (!h) throw RuntimeError("curio::spawn: empty Task");
+  detail::TaskState* s =
+      detail::Traps::spawn_in(kernel, h, &h.promise(), options.daemon, options.name, &detail::result_ops_for<T>);
+  return TaskHandle<T>(detail::TaskRef(s));
+}
+template <TaskFactory F>
+auto spawn(Kernel& kernel, F&& factory, SpawnOptions options = {}) {
+  return spawn(kernel, detail::call_owned(std::decay_t<F>(std::forward<F>(factory))), options);
 }
 
 // The task that is running now. AsyncOnlyError outside a task.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <coroutine>
+#include <cstdint>
 #include <exception>
 #include <optional>
 #include <type_traits>
@@ -16,14 +17,66 @@ namespace curio {
 template <class T = void>
 class Task;
 
+// Where a coroutine is (its function, file and the line of its pending co_await), captured by
+// the compiler at each co_await of a Task coroutine at the cost of one 4-byte store; read by
+// curio::where (curio/core/where.hpp). std::source_location is not usable with Clang 14, the
+// builtins are (GCC and Clang). Off unless the library is built with the CMake option
+// CURIO_AWAIT_LOCATIONS=ON (a public definition, so that every translation unit agrees).
+#ifndef CURIO_AWAIT_LOCATIONS
+#define CURIO_AWAIT_LOCATIONS 0
+#endif
+
 namespace detail {
 
 class TaskState;
+
+struct SourceSite {
+  const char* file;
+  const char* function;
+  std::uint32_t line;
+  static constexpr SourceSite current(const char* file = __builtin_FILE(), const char* function = __builtin_FUNCTION(),
+                                      std::uint32_t line = __builtin_LINE()) noexcept {
+    return {file, function, line};
+  }
+};
+
+struct PromiseBase;
+// Records the task's async stack when an exception first escapes a frame (for the report of a
+// task that crashed unjoined). Defined in src/core/where.cpp.
+void note_escaping_exception(PromiseBase* frame) noexcept;
 
 // What every Task promise has, whatever T is; the kernel only sees this part.
 struct PromiseBase {
   std::coroutine_handle<> continuation;  // who awaits us inline; empty for a task's root
   std::exception_ptr error;
+#if CURIO_AWAIT_LOCATIONS
+  // 16 bytes: the frame's file and function (set once, when the frame is created; the function
+  // name is stored as an offset from the file name: both are literals of the same translation
+  // unit) and the line of the co_await the frame is in (set at every co_await).
+  const char* site_file = nullptr;
+  std::int32_t site_function_offset = 0;
+  std::uint32_t site_line = 0;  // 0: no co_await reached yet
+
+  explicit PromiseBase(SourceSite s) noexcept : site_file(s.file) {
+    auto off = reinterpret_cast<std::intptr_t>(s.function) - reinterpret_cast<std::intptr_t>(s.file);
+    site_function_offset = off == static_cast<std::int32_t>(off) ? static_cast<std::int32_t>(off) : 0;
+  }
+  const char* site_function() const noexcept {
+    if (site_function_offset == 0) return nullptr;
+    return reinterpret_cast<const char*>(reinterpret_cast<std::intptr_t>(site_file) + site_function_offset);
+  }
+  // Every co_await in a Task coroutine passes here: the default argument is evaluated at the
+  // co_await expression, so it is the awaiting line. The awaitable is passed through untouched.
+  // Cost (docs/performance.md): GCC 12 then copies a temporary awaiter inside the frame, which
+  // makes an Event switch ~2.5x slower in micro-benchmarks; -DCURIO_AWAIT_LOCATIONS=OFF removes it.
+  template <class A>
+  A&& await_transform(A&& a, std::uint32_t line = __builtin_LINE()) noexcept {
+    site_line = line;
+    return static_cast<A&&>(a);
+  }
+#else
+  explicit PromiseBase(SourceSite) noexcept {}
+#endif
 
   static void* operator new(std::size_t n) { return FramePool::allocate(n); }
   static void operator delete(void* p, std::size_t n) noexcept { FramePool::deallocate(p, n); }
@@ -42,12 +95,20 @@ struct PromiseBase {
     void await_resume() noexcept {}
   };
   FinalAwaiter final_suspend() noexcept { return {}; }
-  void unhandled_exception() noexcept { error = std::current_exception(); }
+  void unhandled_exception() noexcept {
+    error = std::current_exception();
+#if CURIO_AWAIT_LOCATIONS
+    note_escaping_exception(this);
+#endif
+  }
 };
 
 template <class T>
 struct Promise : PromiseBase {
   std::optional<T> value;
+
+  // The default argument is evaluated in the coroutine that creates this promise: its name.
+  explicit Promise(SourceSite s = SourceSite::current()) noexcept : PromiseBase(s) {}
 
   Task<T> get_return_object() noexcept;
   template <class U = T>
@@ -61,6 +122,7 @@ struct Promise : PromiseBase {
 
 template <>
 struct Promise<void> : PromiseBase {
+  explicit Promise(SourceSite s = SourceSite::current()) noexcept : PromiseBase(s) {}
   Task<void> get_return_object() noexcept;
   void return_void() noexcept {}
   void take() {

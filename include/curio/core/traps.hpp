@@ -111,14 +111,32 @@ struct Traps {
     if (t->trap_error) std::rethrow_exception(std::exchange(t->trap_error, nullptr));
   }
 
-  static TaskState* spawn(std::coroutine_handle<> root, PromiseBase* promise, bool daemon) {
+  static TaskState* spawn(std::coroutine_handle<> root, PromiseBase* promise, bool daemon, std::string_view name,
+                          const ResultOps* ops) {
     Kernel* k = Kernel::current();
     if (!k) {
       root.destroy();  // spawn owns the frame from here on, even when it fails
       throw AsyncOnlyError("curio::spawn: no kernel is running on this thread");
     }
-    return k->spawn(root, promise, daemon);
+    return k->spawn(root, promise, daemon, name, ops);
   }
+  // Into a given kernel from the thread that drives it while it is not running (embedding).
+  static TaskState* spawn_in(Kernel& k, std::coroutine_handle<> root, PromiseBase* promise, bool daemon,
+                             std::string_view name, const ResultOps* ops) {
+    if (Kernel::current() && Kernel::current() != &k) {
+      root.destroy();
+      throw RuntimeError("curio::spawn(kernel, ...): called from a task of another kernel");
+    }
+    TaskState* t = k.spawn(root, promise, daemon, name, ops);
+    if (!k.running_) k.arm_wakeup();  // an embedding loop polling pollable_fd() must see it
+    return t;
+  }
+  // A task's armed sleep or timeout deadline in ns (kNoDeadline if none): for curio::where.
+  static std::int64_t sleep_deadline(TaskState* t) noexcept { return t->kernel->timers_.deadline_of(&t->sleep_timer); }
+  static std::int64_t timeout_deadline(TaskState* t) noexcept {
+    return t->kernel->timers_.deadline_of(&t->timeout_timer);
+  }
+  static TaskState* running_task(Kernel& k) noexcept { return k.current_; }
   // Cancels t with exc (never raises in the caller). No-op bookkeeping is the caller's job.
   static void cancel(TaskState* t, std::exception_ptr exc) { t->kernel->cancel_task(t, std::move(exc)); }
 

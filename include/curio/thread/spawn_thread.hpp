@@ -19,6 +19,7 @@
 #include "curio/core/cancellation.hpp"
 #include "curio/core/spawn.hpp"
 #include "curio/core/task_group.hpp"
+#include "curio/core/task_local.hpp"
 #include "curio/thread/universal_event.hpp"
 #include "curio/thread/universal_queue.hpp"
 
@@ -45,7 +46,9 @@ template <class R>
 Task<R> async_thread_task(std::function<R()> fn, SpawnOptions) {
   auto state = std::make_shared<AsyncThread>();
   UniversalResult<R> outcome;
-  std::thread thread([state, &outcome, fn = std::move(fn)]() mutable {
+  // The thread sees the spawning task's TaskLocal values (curio/core/task_local.hpp).
+  std::thread thread([state, &outcome, fn = std::move(fn), locals = capture_locals()]() mutable {
+    adopt_thread_locals(std::move(locals));
     current_async_thread() = state.get();
     try {
       if constexpr (std::is_void_v<R>) {

@@ -46,6 +46,12 @@ namespace detail {
 
 struct PromiseBase;
 struct TimeoutScope;
+// What only some tasks have (a name, task-local values, a monitor record, a crash trace),
+// allocated on first use so that a plain task pays one null pointer (src/core/task_extras.hpp).
+struct TaskExtras;
+struct TaskExtrasDeleter {
+  void operator()(TaskExtras* e) const noexcept;
+};
 
 // What the kernel and task groups need to know about a task's result type T, type-erased.
 struct ResultOps {
@@ -118,6 +124,8 @@ class TaskState {
   }
 
   std::string_view name() const noexcept;
+  void set_name(std::string_view n);
+  TaskExtras& extras_or_make();
   bool cancellation_allowed() const noexcept { return no_cancel_depth == 0; }
 
   // --- identity ---
@@ -126,7 +134,7 @@ class TaskState {
   Kernel* kernel;
   std::coroutine_handle<> root;  // the spawned coroutine's frame, owned here
   PromiseBase* promise;          // its promise (result and exception live there)
-  std::unique_ptr<std::string> name_override;
+  std::unique_ptr<TaskExtras, TaskExtrasDeleter> extras;  // null for most tasks
 
   // --- scheduling ---
   std::coroutine_handle<> resume_at;  // the innermost suspended frame of this task
