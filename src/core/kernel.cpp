@@ -8,8 +8,9 @@
 
 #include <array>
 #include <atomic>
-#include <cstdio>
+#include <string>
 
+#include "curio/core/log.hpp"
 #include "curio/core/traps.hpp"
 #include "remote_inbox.hpp"
 
@@ -52,10 +53,17 @@ Kernel::Kernel() : inbox_(std::make_shared<detail::RemoteInbox>()) {
 }
 
 Kernel::~Kernel() {
+  // A kernel that never got a task (e.g. created inside a running task, where run() raised
+  // RuntimeError) has nothing to shut down: no noise about a shutdown it did not need.
+  if (!shut_down_ && !all_head_ && !registrations_) {
+    inbox_->close();
+    shut_down_ = true;
+  }
   try {
     shutdown();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "curio: kernel shutdown failed in destructor: %s\n", e.what());
+    log_message(LogLevel::Error, "kernel-shutdown",
+                [&] { return std::string("curio: kernel shutdown failed in destructor: ") + e.what(); });
   }
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
@@ -230,8 +238,10 @@ void Kernel::task_terminated(TaskState* t) {
   t->cancel_pending = nullptr;
   const std::exception_ptr& error = t->promise->error;
   if (error && !is_cancellation(error) && !t->result_read) {  // curio: "crashes in other tasks"
-    std::fprintf(stderr, "curio: Task Crash: task %llu '%.*s': %s\n", static_cast<unsigned long long>(t->id),
-                 static_cast<int>(t->name().size()), t->name().data(), describe_exception(error).c_str());
+    log_message(LogLevel::Error, "task-crash", [&] {
+      return "curio: Task Crash: task " + std::to_string(t->id) + " '" + std::string(t->name()) +
+             "': " + describe_exception(error);
+    });
   }
   detail::Traps::wake_all(t->joiners);
   if (t->group) detail::notify_group_member_done(t->group, t);
