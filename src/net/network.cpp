@@ -146,23 +146,27 @@ Task<> run_server(Socket listening, ClientHandler handler) {
         [&]() -> Task<> {
           // Out of descriptors (EMFILE/ENFILE...), the pending connection stays in the backlog
           // and the listener stays readable: retrying at once would spin. Back off 10 ms,
-          // doubling to 1 s, until an accept succeeds; log on entry and then at most once per
-          // kExhaustedLogInterval (with the retry count), and once when accepting again.
+          // doubling to 1 s, until an accept succeeds. Logged at most once per 10 s (with the
+          // retry count), plus one "accepting again" line after a logged episode.
           constexpr double kMinBackoff = 0.01, kMaxBackoff = 1.0;
           constexpr std::int64_t kExhaustedLogIntervalNs = 10'000'000'000;
           double backoff = 0;
           std::uint64_t retries = 0;
-          std::int64_t last_log_ns = 0;
+          std::int64_t last_log_ns = detail::now_ns() - kExhaustedLogIntervalNs;
+          bool logged_episode = false;
           for (;;) {
             try {
               auto [client, address] = co_await listener.accept();
               if (backoff > 0) {
-                log_message(LogLevel::Warning, "server-accepting", [&] {
-                  return "curio: server: accepting connections again after " + std::to_string(retries) +
-                         " retries";
-                });
+                if (logged_episode) {
+                  log_message(LogLevel::Warning, "server-accepting", [&] {
+                    return "curio: server: accepting connections again after " + std::to_string(retries) +
+                           " retries";
+                  });
+                }
                 backoff = 0;
                 retries = 0;
+                logged_episode = false;
               }
               std::string name = "client " + address.to_string();
               clients.spawn(run_client(handler, std::move(client), address), {.name = name});
@@ -175,8 +179,9 @@ Task<> run_server(Socket listening, ClientHandler handler) {
             } catch (const SystemError& e) {
               if (!out_of_resources(e)) throw;
               std::int64_t now = detail::now_ns();
-              if (backoff == 0 || now - last_log_ns >= kExhaustedLogIntervalNs) {
+              if (now - last_log_ns >= kExhaustedLogIntervalNs) {
                 last_log_ns = now;
+                logged_episode = true;
                 log_message(LogLevel::Warning, "server-fd-exhausted", [&] {
                   return std::string("curio: server: ") + e.what() + "; backing off until descriptors free up (" +
                          std::to_string(retries) + " retries so far)";
