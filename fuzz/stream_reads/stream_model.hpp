@@ -14,7 +14,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -190,19 +193,29 @@ inline std::string check(const Plan& p, const Step& st, const Outcome& o, std::s
 }
 
 inline curio::Task<> write_all(int fd, std::string_view data) {
-  // Payloads are at most 8 KiB: below a socketpair's or a pipe's buffer, so writes never block;
-  // a short write is retried all the same.
+  // The write end is non-blocking: a Unix socket charges every tiny write a whole buffer's
+  // overhead, so a few hundred 1-byte chunks fill it; then the writer yields to the reader
+  // (a blocking write here would stop the whole kernel, reader included).
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) throw std::runtime_error("fuzz writer: write failed");
+    if (n < 0 && errno == EAGAIN) {
+      co_await curio::sleep(0);
+      continue;
+    }
+    if (n < 0) throw std::runtime_error(std::string("fuzz writer: write failed: ") + std::strerror(errno));
     data.remove_prefix(static_cast<std::size_t>(n));
   }
-  co_return;
 }
 
 inline curio::Task<std::string> run_steps(const Plan& p, curio::Stream& stream) {
   std::size_t consumed = 0;
+  const bool trace = std::getenv("STREAM_MODEL_TRACE") != nullptr;  // for debugging a finding
+  if (trace)
+    std::fprintf(stderr, "payload %zu bytes, %zu chunks, pipe %d\n", p.payload.size(), p.chunks.size(), p.use_pipe);
   for (const Step& st : p.steps) {
+    if (trace)
+      std::fprintf(stderr, "step op=%d param=%zu cancel_after=%d (consumed %zu, buffered %zu)\n", int(st.op), st.param,
+                   st.cancel_after, consumed, stream.buffered());
     auto t = curio::spawn(perform(stream, st));
     if (st.cancel_after >= 0) {
       for (int y = 0; y < st.cancel_after; ++y) co_await curio::sleep(0);
@@ -233,6 +246,7 @@ inline curio::Task<std::string> drive(const Plan& p) {
   bool ok = p.use_pipe ? ::pipe2(fds, O_CLOEXEC) == 0 : ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0;
   if (!ok) co_return "cannot create the pipe";
   int write_fd = fds[1];
+  ::fcntl(write_fd, F_SETFL, ::fcntl(write_fd, F_GETFL) | O_NONBLOCK);
   auto writer = curio::spawn([&]() -> curio::Task<> {
     std::string_view rest = p.payload;
     for (std::size_t c = 0; !rest.empty(); ++c) {
