@@ -25,7 +25,7 @@ LogLevel initial_level() noexcept {
 
 struct KindState {
   std::int64_t window_start_ns = 0;
-  unsigned admitted = 0;       // in the current window
+  unsigned admitted = 0;         // in the current window
   std::uint64_t suppressed = 0;  // since the last summary
 };
 
@@ -105,8 +105,8 @@ void set_log_rate_limit(LogRateLimit limit) noexcept {
 }
 
 LogRateLimit log_rate_limit() noexcept {
-  return {state().lines.load(), std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::nanoseconds(state().interval_ns.load()))};
+  return {state().lines.load(),
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(state().interval_ns.load()))};
 }
 
 std::uint64_t log_suppressed_count() noexcept { return state().suppressed_total.load(); }
@@ -158,8 +158,9 @@ void log_timeout_badness(std::int64_t late_ns) noexcept {
   log_message(LogLevel::Warning, "timeout-badness", [&] {
     char delta[32];
     std::snprintf(delta, sizeof delta, "%.6f", static_cast<double>(late_ns) / 1e9);
-    return std::string("curio: operation completed successfully, but it took longer than an enclosing timeout. "
-                       "Badness delta=") +
+    return std::string(
+               "curio: operation completed successfully, but it took longer than an enclosing timeout. "
+               "Badness delta=") +
            delta + " s";
   });
 }

@@ -160,8 +160,7 @@ Task<> run_server(Socket listening, ClientHandler handler) {
               if (backoff > 0) {
                 if (logged_episode) {
                   log_message(LogLevel::Warning, "server-accepting", [&] {
-                    return "curio: server: accepting connections again after " + std::to_string(retries) +
-                           " retries";
+                    return "curio: server: accepting connections again after " + std::to_string(retries) + " retries";
                   });
                 }
                 backoff = 0;

@@ -12,7 +12,7 @@ namespace fault {
 struct Armed {
   std::atomic<int> remaining{0};  // calls left to fail
   std::atomic<int> err{0};
-  std::atomic<int> failed{0};     // calls failed so far
+  std::atomic<int> failed{0};  // calls failed so far
   void arm(int times, int errnum) {
     err = errnum;
     failed = 0;

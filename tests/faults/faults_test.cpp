@@ -122,9 +122,8 @@ TEST(ReliabilityFaults, ServerBacksOffFromAFailingAcceptAndServesAfterwards) {
   curio::run([&]() -> Task<> {
     Socket listener = loopback_listener();
     std::uint16_t port = listener.getsockname().port();
-    auto server = curio::spawn(curio::run_server(std::move(listener), [](Socket c, SocketAddress) -> Task<> {
-      co_await c.sendall("hi\n");
-    }));
+    auto server = curio::spawn(
+        curio::run_server(std::move(listener), [](Socket c, SocketAddress) -> Task<> { co_await c.sendall("hi\n"); }));
     fault::accept4.arm(3, ENOMEM);
     Socket s = co_await curio::open_connection("127.0.0.1", port);
     std::string got = co_await curio::timeout_after(5s, s.recv(10));
@@ -164,7 +163,10 @@ TEST(ReliabilityFaults, ThreadStartFailureWithABusyWorkerQueuesTheJob) {
   LogCapture cap;
   curio::run([]() -> Task<> {
     std::latch release(1);
-    auto first = curio::spawn(curio::run_in_thread([&] { release.wait(); return 1; }));
+    auto first = curio::spawn(curio::run_in_thread([&] {
+      release.wait();
+      return 1;
+    }));
     co_await curio::sleep(5ms);  // the first worker is busy now
     curio::detail::fail_thread_start = fail_with_eagain;
     auto second = curio::spawn(curio::run_in_thread([] { return 2; }));

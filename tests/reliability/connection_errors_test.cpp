@@ -88,7 +88,9 @@ void reset_many(int n) {
 
 }  // namespace
 
-TEST(ReliabilityConnectionErrors, EconnresetIsConnectionResetError) { expect_mapped<curio::ConnectionResetError>(ECONNRESET); }
+TEST(ReliabilityConnectionErrors, EconnresetIsConnectionResetError) {
+  expect_mapped<curio::ConnectionResetError>(ECONNRESET);
+}
 TEST(ReliabilityConnectionErrors, EpipeAndEshutdownAreBrokenPipeError) {
   expect_mapped<curio::BrokenPipeError>(EPIPE);
   expect_mapped<curio::BrokenPipeError>(ESHUTDOWN);
@@ -97,7 +99,8 @@ TEST(ReliabilityConnectionErrors, EconnrefusedIsConnectionRefusedError) {
   expect_mapped<curio::ConnectionRefusedError>(ECONNREFUSED);
 }
 TEST(ReliabilityConnectionErrors, AbortsAndUnreachablesAreConnectionAbortedError) {
-  for (int err : {ECONNABORTED, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH}) expect_mapped<curio::ConnectionAbortedError>(err);
+  for (int err : {ECONNABORTED, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH})
+    expect_mapped<curio::ConnectionAbortedError>(err);
 }
 TEST(ReliabilityConnectionErrors, EveryConnectionErrorIsASystemErrorAndIsRecognised) {
   for (int err : {ECONNRESET, EPIPE, ESHUTDOWN, ECONNREFUSED, ECONNABORTED, ETIMEDOUT, EHOSTUNREACH, ENETUNREACH}) {

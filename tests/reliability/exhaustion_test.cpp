@@ -6,8 +6,8 @@
 // CPU in it, the back-off (10 ms doubling to 1 s: ~8 wakeups) a few ms; the test allows 300 ms
 // (loose, for ASan on a loaded 2-core machine). Waiting for replies is bounded by 5 s polls; the
 // "not accepted yet" probe waits 300 ms.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -41,7 +41,8 @@ Task<> child_handler(Socket client, SocketAddress) {
     } else if (*line == "stats\n") {
       rusage ru{};
       ::getrusage(RUSAGE_SELF, &ru);
-      long long cpu_us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1'000'000LL + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+      long long cpu_us =
+          (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1'000'000LL + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
       co_await s.write(std::to_string(cpu_us) + " " + std::to_string(exhausted_logs.load()) + " " +
                        std::to_string(accepting_logs.load()) + "\n");
     }

@@ -76,8 +76,7 @@ TEST(ReliabilityStreamReads, CancelledReadExactlyOnAPipeLosesNothing) {
 }
 
 TEST(ReliabilityStreamReads, LineOverTheLimitRaisesLineTooLongAndKeepsTheData) {
-  EXPECT_EQ(run_plan(plan(false, {{kReadline, 3, kNoCancel}, {kReadExactly, 10, kNoCancel}}, {{5, 0}},
-                          "0123456789\n")),
+  EXPECT_EQ(run_plan(plan(false, {{kReadline, 3, kNoCancel}, {kReadExactly, 10, kNoCancel}}, {{5, 0}}, "0123456789\n")),
             "");  // maxlen 4: LineTooLong, then read_exactly gets the same bytes
 }
 

@@ -106,7 +106,8 @@ struct Phase {
 };
 
 Task<> measure(std::uint16_t port, int fast, double seconds, Phase& out) {
-  auto until = curio::clock() + std::chrono::duration_cast<curio::Clock::duration>(std::chrono::duration<double>(seconds));
+  auto until =
+      curio::clock() + std::chrono::duration_cast<curio::Clock::duration>(std::chrono::duration<double>(seconds));
   curio::TaskGroup g;
   co_await g.scope([&]() -> Task<> {
     for (int i = 0; i < fast; ++i) {
@@ -135,9 +136,12 @@ int main(int argc, char** argv) {
   int slow = 3000, fast = 20;
   double seconds = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--slow")) slow = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--fast")) fast = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--slow"))
+      slow = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--fast"))
+      fast = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--seconds"))
+      seconds = std::atof(argv[i + 1]);
   }
   rlimit lim{};
   ::getrlimit(RLIMIT_NOFILE, &lim);
@@ -197,7 +201,8 @@ int main(int argc, char** argv) {
   ::waitpid(server, nullptr, 0);
 
   double b99 = before.pct(0.99), d99 = during.pct(0.99), a99 = after.pct(0.99);
-  std::printf("slowloris: %d slow connections (1 byte / 2 s), %d fast clients, %.0f s per phase\n", slow, fast, seconds);
+  std::printf("slowloris: %d slow connections (1 byte / 2 s), %d fast clients, %.0f s per phase\n", slow, fast,
+              seconds);
   std::printf("  undisturbed:  %zu round trips, p50 %.0f us, p99 %.0f us\n", before.us.size(), before.pct(0.5), b99);
   std::printf("  under attack: %zu round trips, p50 %.0f us, p99 %.0f us\n", during.us.size(), during.pct(0.5), d99);
   std::printf("  undisturbed:  %zu round trips, p50 %.0f us, p99 %.0f us\n", after.us.size(), after.pct(0.5), a99);

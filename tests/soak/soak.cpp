@@ -43,8 +43,8 @@ using curio::Task;
 namespace {
 
 constexpr std::size_t kMaxLine = 1024;
-constexpr auto kIdleTimeout = 3s;     // the server's limit for a first line
-constexpr auto kIoTimeout = 5s;       // per read/write once a request started
+constexpr auto kIdleTimeout = 3s;       // the server's limit for a first line
+constexpr auto kIoTimeout = 5s;         // per read/write once a request started
 constexpr auto kSlowWriteTimeout = 1s;  // writes to a client that stopped reading
 
 // ---------------------------------------------------------------- server
@@ -74,7 +74,8 @@ struct Server {
     std::snprintf(line, sizeof line,
                   "fds %zu %zu tasks %zu %zu threads %zu %zu rss %zu handlers %" PRIu64 " idle_timeouts %" PRIu64
                   " write_timeouts %" PRIu64 " chaos_timeouts %" PRIu64 " cancellations %" PRIu64 " too_long %" PRIu64
-                  " thread_jobs %" PRIu64 " queue_jobs %" PRIu64 " crashes %" PRIu64 " quiet_resets %" PRIu64 " badness %" PRIu64 "\n",
+                  " thread_jobs %" PRIu64 " queue_jobs %" PRIu64 " crashes %" PRIu64 " quiet_resets %" PRIu64
+                  " badness %" PRIu64 "\n",
                   soak::open_fds(), base_fds, kernel->task_count(), base_tasks, soak::thread_count(), base_threads,
                   soak::rss_kib(), counts.handlers, counts.idle_timeouts, counts.write_timeouts, counts.chaos_timeouts,
                   counts.cancellations, counts.too_long, counts.thread_jobs, counts.queue_jobs, counts.crashes,
@@ -162,7 +163,7 @@ struct Server {
     if (m == "STATS") {
       co_await s.write(stats());
     } else if (m == "BASELINE") {
-      base_fds = soak::open_fds() - 1;  // minus this control connection
+      base_fds = soak::open_fds() - 1;        // minus this control connection
       base_tasks = kernel->task_count() - 1;  // minus this handler
       base_threads = soak::thread_count();
       co_await s.write("ok\n");
@@ -231,9 +232,8 @@ int server_main(int port_pipe) {
     }
     if (::write(port_pipe, &port, sizeof port) != sizeof port) std::abort();
     ::close(port_pipe);
-    auto srv = curio::spawn(curio::run_server(std::move(listener), [&](Socket c, SocketAddress a) {
-      return server.handle(std::move(c), a);
-    }));
+    auto srv = curio::spawn(curio::run_server(
+        std::move(listener), [&](Socket c, SocketAddress a) { return server.handle(std::move(c), a); }));
     co_await server.quit.wait();
     co_await srv.cancel();
   }());
@@ -245,9 +245,9 @@ int server_main(int port_pipe) {
 // ---------------------------------------------------------------- client
 
 struct ClientCounts {
-  std::uint64_t operations = 0, bytes_verified = 0, echoes = 0, half_closes = 0, resets = 0, lines = 0,
-                long_lines = 0, idles = 0, idle_timeouts_seen = 0, slow_readers = 0, spawns = 0, cut_short = 0,
-                checksums = 0, mismatches = 0, unexpected = 0;
+  std::uint64_t operations = 0, bytes_verified = 0, echoes = 0, half_closes = 0, resets = 0, lines = 0, long_lines = 0,
+                idles = 0, idle_timeouts_seen = 0, slow_readers = 0, spawns = 0, cut_short = 0, checksums = 0,
+                mismatches = 0, unexpected = 0;
 };
 
 struct Client {
@@ -431,27 +431,31 @@ int client_main(std::uint16_t port, double seconds, int connections, double warm
     }
     double rss_warm = static_cast<double>(field(warm, "rss")), rss_end = static_cast<double>(field(end, "rss"));
     const ClientCounts& c = client.c;
-    std::printf("soak: %d connections, %.0f s (warm-up %.0f s), seed %" PRIu64 "\n", connections, seconds, warmup, seed);
+    std::printf("soak: %d connections, %.0f s (warm-up %.0f s), seed %" PRIu64 "\n", connections, seconds, warmup,
+                seed);
     std::printf("  operations %" PRIu64 ": echo %" PRIu64 " (half-close %" PRIu64 ", reset %" PRIu64 "), lines %" PRIu64
-                " (over-long %" PRIu64 "), idle %" PRIu64 " (past the idle timeout %" PRIu64 "), stopped reading %" PRIu64
-                ", spawn %" PRIu64 ", checksums %" PRIu64 ", cut short by the server %" PRIu64 "\n",
+                " (over-long %" PRIu64 "), idle %" PRIu64 " (past the idle timeout %" PRIu64
+                "), stopped reading %" PRIu64 ", spawn %" PRIu64 ", checksums %" PRIu64
+                ", cut short by the server %" PRIu64 "\n",
                 c.operations, c.echoes, c.half_closes, c.resets, c.lines, c.long_lines, c.idles, c.idle_timeouts_seen,
                 c.slow_readers, c.spawns, c.checksums, c.cut_short);
     std::printf("  bytes verified %" PRIu64 ", mismatches %" PRIu64 ", unexpected client errors %" PRIu64 "\n",
                 c.bytes_verified, c.mismatches, c.unexpected);
     std::printf("  server: handlers %" PRIu64 ", timeouts fired %" PRIu64 " (idle %" PRIu64 ", write %" PRIu64
                 ", random deadlines %" PRIu64 "), cancellations injected %" PRIu64 ", LineTooLong %" PRIu64
-                ", run_in_thread %" PRIu64 ", UniversalQueue %" PRIu64 ", quiet resets %" PRIu64
-                ", crashes %" PRIu64 ", timeout-badness warnings %" PRIu64 "\n",
+                ", run_in_thread %" PRIu64 ", UniversalQueue %" PRIu64 ", quiet resets %" PRIu64 ", crashes %" PRIu64
+                ", timeout-badness warnings %" PRIu64 "\n",
                 field(end, "handlers"),
                 field(end, "idle_timeouts") + field(end, "write_timeouts") + field(end, "chaos_timeouts"),
                 field(end, "idle_timeouts"), field(end, "write_timeouts"), field(end, "chaos_timeouts"),
-                field(end, "cancellations"), field(end, "too_long"), field(end, "thread_jobs"), field(end, "queue_jobs"),
-                field(end, "quiet_resets"), field(end, "crashes"), field(end, "badness"));
-    std::printf("  server fds %" PRIu64 " (start %" PRIu64 " + this STATS connection), tasks %" PRIu64 " (start %" PRIu64
-                " + this STATS handler), threads %" PRIu64 " (start %" PRIu64 "), RSS %.0f KiB after warm-up, %.0f KiB after (%+.1f%%)\n",
-                field(end, "fds"), field(end, "fds", 1), field(end, "tasks"), field(end, "tasks", 1), field(end, "threads"),
-                field(end, "threads", 1), rss_warm, rss_end, rss_warm > 0 ? (rss_end / rss_warm - 1) * 100 : 0.0);
+                field(end, "cancellations"), field(end, "too_long"), field(end, "thread_jobs"),
+                field(end, "queue_jobs"), field(end, "quiet_resets"), field(end, "crashes"), field(end, "badness"));
+    std::printf("  server fds %" PRIu64 " (start %" PRIu64 " + this STATS connection), tasks %" PRIu64
+                " (start %" PRIu64 " + this STATS handler), threads %" PRIu64 " (start %" PRIu64
+                "), RSS %.0f KiB after warm-up, %.0f KiB after (%+.1f%%)\n",
+                field(end, "fds"), field(end, "fds", 1), field(end, "tasks"), field(end, "tasks", 1),
+                field(end, "threads"), field(end, "threads", 1), rss_warm, rss_end,
+                rss_warm > 0 ? (rss_end / rss_warm - 1) * 100 : 0.0);
     auto check = [&](bool cond, const char* what) {
       if (!cond) {
         std::printf("  FAIL: %s\n", what);
@@ -466,7 +470,9 @@ int client_main(std::uint16_t port, double seconds, int connections, double warm
     check(field(end, "tasks") == field(end, "tasks", 1) + 1, "server tasks leaked");
     check(field(end, "threads") == field(end, "threads", 1), "server threads leaked");
 #ifdef CURIO_SOAK_ASAN
-    std::printf("  RSS check skipped under ASan (its quarantine holds freed memory); LeakSanitizer checks the server at exit\n");
+    std::printf(
+        "  RSS check skipped under ASan (its quarantine holds freed memory); LeakSanitizer checks the server at "
+        "exit\n");
 #else
     check(rss_end <= rss_warm * 1.05, "server RSS grew more than 5% after warm-up");
 #endif
@@ -483,10 +489,14 @@ int main(int argc, char** argv) {
   int connections = 2000;
   std::uint64_t seed = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--connections")) connections = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--warmup")) warmup = std::atof(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--seed")) seed = std::strtoull(argv[i + 1], nullptr, 10);
+    if (!std::strcmp(argv[i], "--seconds"))
+      seconds = std::atof(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--connections"))
+      connections = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--warmup"))
+      warmup = std::atof(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--seed"))
+      seed = std::strtoull(argv[i + 1], nullptr, 10);
     else {
       std::fprintf(stderr, "usage: curio_soak [--seconds S] [--connections N] [--warmup S] [--seed N]\n");
       return 2;
