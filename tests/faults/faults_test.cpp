@@ -98,6 +98,7 @@ TEST(ReliabilityFaults, AcceptFailureRaisesInTheAcceptingTaskOnly) {
     auto accepted = co_await curio::timeout_after(5s, listener.accept());
     co_await connecting.join();
     EXPECT_GE(accepted.first.fileno(), 0);
+    co_await curio::sleep(5ms);  // the ticker's 1 ms sleeps have had time to fire
     EXPECT_GT(ticker.ticks, 0);
     co_await tick.cancel();
   }());
