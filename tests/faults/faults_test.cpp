@@ -161,6 +161,9 @@ TEST(ReliabilityFaults, ThreadStartFailureWithNoWorkerRaisesInTheTask) {
 }
 
 TEST(ReliabilityFaults, ThreadStartFailureWithABusyWorkerQueuesTheJob) {
+  // The pool keeps idle workers for the life of the process: this needs it empty at the start,
+  // as it is when ctest runs the test in its own process.
+  if (curio::worker_thread_count() != 0) GTEST_SKIP() << "needs a fresh worker pool (run it alone)";
   LogCapture cap;
   curio::run([]() -> Task<> {
     std::latch release(1);
@@ -168,7 +171,7 @@ TEST(ReliabilityFaults, ThreadStartFailureWithABusyWorkerQueuesTheJob) {
       release.wait();
       return 1;
     }));
-    co_await curio::sleep(5ms);  // the first worker is busy now
+    co_await curio::sleep(5ms);  // the only worker is busy now
     curio::detail::fail_thread_start = fail_with_eagain;
     auto second = curio::spawn(curio::run_in_thread([] { return 2; }));
     co_await curio::sleep(5ms);
