@@ -18,10 +18,15 @@ curio::Task<> echo_client(curio::Socket client, curio::SocketAddress) {
   struct Closed {  // counts down however the handler ends (EOF, reset, cancellation)
     ~Closed() { --open_connections; }
   } closed;
-  for (;;) {
-    std::string data = co_await client.recv(100000);
-    if (data.empty()) break;
-    co_await client.sendall(data);
+  try {
+    for (;;) {
+      std::string data = co_await client.recv(100000);
+      if (data.empty()) break;
+      co_await client.sendall(data);
+    }
+  } catch (const curio::ConnectionError&) {
+    // The client reset the connection (or stopped reading and closed): that is its end, not
+    // an error. (run_server would also end the handler quietly; this says so explicitly.)
   }
 }
 

@@ -44,6 +44,10 @@ Task<> chat_client(curio::Socket sock, curio::SocketAddress address) {
       });
       co_return;
     });
+  } catch (const curio::TaskError& e) {
+    // A reset (ConnectionError in the reader or the writer) is how a chat client often leaves.
+    clients.erase(&out);
+    if (!curio::is_connection_error(e.cause())) throw;
   } catch (...) {
     clients.erase(&out);
     throw;

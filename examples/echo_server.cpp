@@ -8,10 +8,15 @@
 
 curio::Task<> echo_client(curio::Socket client, curio::SocketAddress address) {
   (void)address;
-  for (;;) {
-    std::string data = co_await client.recv(100000);
-    if (data.empty()) break;
-    co_await client.sendall(data);
+  try {
+    for (;;) {
+      std::string data = co_await client.recv(100000);
+      if (data.empty()) break;
+      co_await client.sendall(data);
+    }
+  } catch (const curio::ConnectionError&) {
+    // The client reset the connection (or stopped reading and closed): that is its end, not
+    // an error. (run_server would also end the handler quietly; this says so explicitly.)
   }
 }
 

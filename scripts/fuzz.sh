@@ -14,6 +14,6 @@ for name in "${targets[@]}"; do
   work=$(mktemp -d)
   [ -d "fuzz/$name/corpus" ] && cp -r "fuzz/$name/corpus/." "$work/"
   echo "fuzz_$name: ${seconds}s"
-  build/fuzz/fuzz/fuzz_$name -max_total_time="$seconds" -print_final_stats=1 "$work" 2>&1 | tail -n 12
+  build/fuzz/fuzz/fuzz_$name -max_total_time="$seconds" -timeout="${CURIO_FUZZ_TIMEOUT:-10}" -print_final_stats=1 "$work" 2>&1 | tail -n 12
   rm -rf "$work"
 done

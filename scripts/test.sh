@@ -31,7 +31,16 @@ if [ -z "${CURIO_SKIP_TSAN:-}" ]; then
   # Only the layers that touch threads run under TSan.
   for backend in $backends; do
     echo "== tsan, CURIO_BACKEND=$backend"
-    CURIO_BACKEND=$backend ctest --preset tsan -j "$jobs" -R "${CURIO_TSAN_TESTS:-^(Workers|Universal|Thread|AwaitPassThrough|Kernel|Remote|Signal|AsyncFile|Subprocess|RunInProcess|Backend|Monitor|Activation|Where|TaskLocal|RunOnce)}"
+    CURIO_BACKEND=$backend ctest --preset tsan -j "$jobs" -R "${CURIO_TSAN_TESTS:-^(Workers|Universal|Thread|AwaitPassThrough|Kernel|Remote|Signal|AsyncFile|Subprocess|RunInProcess|Backend|Monitor|Activation|Where|TaskLocal|RunOnce|ReliabilityThreads|Log)}"
   done
+fi
+# Reliability (docs/reliability.md): the soak program at CI length on the release build (the
+# debug ctest run above already ran a short one under ASan), then every fuzz target for a
+# bounded time (CURIO_SKIP_SOAK / CURIO_SKIP_FUZZ skip them; CURIO_FUZZ_SECONDS sets the time).
+if [ -z "${CURIO_SKIP_SOAK:-}" ]; then
+  build/release/tests/soak/curio_soak --seconds "${CURIO_SOAK_SECONDS:-60}" --connections "${CURIO_SOAK_CONNECTIONS:-2000}"
+fi
+if [ -z "${CURIO_SKIP_FUZZ:-}" ]; then
+  CURIO_FUZZ_SECONDS="${CURIO_FUZZ_SECONDS:-30}" ./scripts/fuzz.sh
 fi
 echo "curio-cpp: all tests passed ($backends)"

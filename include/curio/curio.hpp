@@ -15,6 +15,7 @@
 #include "curio/core/combinators.hpp"
 #include "curio/core/errors.hpp"
 #include "curio/core/kernel.hpp"
+#include "curio/core/log.hpp"
 #include "curio/core/spawn.hpp"
 #include "curio/core/task.hpp"
 #include "curio/core/task_group.hpp"

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "curio/core/activation.hpp"
+#include "curio/core/log.hpp"
 #include "curio/core/traps.hpp"
 #include "curio/core/where.hpp"
 #include "monitor_hook.hpp"
@@ -140,10 +141,17 @@ void Kernel::notify_terminated(TaskState* t) noexcept { CURIO_NOTIFY(terminated)
 #undef CURIO_NOTIFY
 
 Kernel::~Kernel() {
+  // A kernel that never got a task (e.g. created inside a running task, where run() raised
+  // RuntimeError) has nothing to shut down: no noise about a shutdown it did not need.
+  if (!shut_down_ && !all_head_ && !registrations_) {
+    inbox_->close();
+    shut_down_ = true;
+  }
   try {
     shutdown();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "curio: kernel shutdown failed in destructor: %s\n", e.what());
+    log_message(LogLevel::Error, "kernel-shutdown",
+                [&] { return std::string("curio: kernel shutdown failed in destructor: ") + e.what(); });
   }
   if (wakeup_timer_fd_ >= 0) ::close(wakeup_timer_fd_);
   activations_.clear();  // a monitor probe leaves the console here
@@ -419,9 +427,14 @@ void Kernel::task_terminated(TaskState* t) {
   t->cancel_pending = nullptr;
   const std::exception_ptr& error = t->promise->error;
   if (error && !is_cancellation(error) && !t->result_read) {  // curio: "crashes in other tasks"
-    std::fprintf(stderr, "curio: Task Crash: task %llu '%.*s': %s\n%s", static_cast<unsigned long long>(t->id),
-                 static_cast<int>(t->name().size()), t->name().data(), describe_exception(error).c_str(),
-                 detail::crash_trace_text(t).c_str());
+    log_message(LogLevel::Error, "task-crash", [&] {
+      return "curio: Task Crash: task " + std::to_string(t->id) + " '" + std::string(t->name()) +
+             "': " + describe_exception(error) + [&] {
+               std::string trace = detail::crash_trace_text(t);  // the task's await chain, if captured
+               if (!trace.empty() && trace.back() == '\n') trace.pop_back();
+               return trace.empty() ? trace : "\n" + trace;
+             }();
+    });
   }
   if (observed_) [[unlikely]]
     notify_terminated(t);

@@ -3,7 +3,9 @@
 #include "curio/core/task_group.hpp"
 
 #include <algorithm>
-#include <cstdio>
+#include <string>
+
+#include "curio/core/log.hpp"
 
 namespace curio {
 
@@ -43,10 +45,11 @@ TaskGroup::~TaskGroup() {
   }
   finished_.clear();
   if (alive) {
-    std::fprintf(stderr,
-                 "curio: TaskGroup destroyed with %zu running task(s); they were cancelled but not waited for "
-                 "(use co_await group.scope(...) or co_await group.join())\n",
-                 alive);
+    log_message(LogLevel::Warning, "taskgroup-destroyed", [&] {
+      return "curio: TaskGroup destroyed with " + std::to_string(alive) +
+             " running task(s); they were cancelled but not waited for "
+             "(use co_await group.scope(...) or co_await group.join())";
+    });
   }
 }
 

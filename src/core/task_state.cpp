@@ -4,7 +4,9 @@
 #include "task_extras.hpp"
 
 #include <cstdio>
+#include <string>
 
+#include "curio/core/log.hpp"
 #include "curio/core/task.hpp"
 
 namespace curio {
@@ -60,8 +62,9 @@ TaskState::TaskState(Kernel* k, std::coroutine_handle<> root_frame, PromiseBase*
 
 TaskState::~TaskState() {
   if (terminated && !joined && !daemon && !cancelled && !result_read) {
-    std::fprintf(stderr, "curio: task %llu '%.*s' finished but was never joined\n", static_cast<unsigned long long>(id),
-                 static_cast<int>(name().size()), name().data());
+    log_message(LogLevel::Warning, "never-joined", [&] {
+      return "curio: task " + std::to_string(id) + " '" + std::string(name()) + "' finished but was never joined";
+    });
   }
   if (root) root.destroy();
 }

@@ -4,12 +4,14 @@
 #include <netdb.h>
 #include <sys/un.h>
 
-#include <cstdio>
+#include <algorithm>
+#include <atomic>
 #include <memory>
 #include <stdexcept>
 #include <thread>
 
 #include "curio/core/errors.hpp"
+#include "curio/core/log.hpp"
 #include "curio/core/task_group.hpp"
 #include "curio/core/time.hpp"
 #include "curio/core/traps.hpp"
@@ -101,9 +103,28 @@ Socket unix_server_socket(const std::string& path, int backlog) {
 
 namespace {
 
+std::atomic<std::uint64_t> quiet_connection_errors{0};
+
 Task<> run_client(const ClientHandler& handler, Socket client, SocketAddress address) {
   Socket owned = std::move(client);  // a local: closed when the handler ends (see run_server)
-  co_await handler(std::move(owned), address);
+  std::exception_ptr error;
+  try {
+    co_await handler(std::move(owned), address);
+  } catch (const TaskError& e) {
+    // A child task of the handler (a reader or writer in a TaskGroup) hit the reset.
+    if (!is_connection_error(e.cause())) throw;
+    error = e.cause();
+  } catch (const ConnectionError&) {
+    error = std::current_exception();
+  }
+  if (error) {
+    // A peer going away is the normal end of a connection, not a crash: counted, and a debug
+    // record (building it costs nothing unless debug logging is on), never stderr per reset.
+    quiet_connection_errors.fetch_add(1, std::memory_order_relaxed);
+    log_message(LogLevel::Debug, "server-connection-error", [&] {
+      return "curio: server: client " + address.to_string() + " went away: " + describe_exception(error);
+    });
+  }
 }
 
 bool out_of_resources(const SystemError& e) noexcept {
@@ -123,29 +144,65 @@ Task<> run_server(Socket listening, ClientHandler handler) {
     // the same path as a cancellation: every client is cancelled and joined first.
     auto acceptor = clients.spawn(
         [&]() -> Task<> {
-          bool warned = false;
+          // Out of descriptors (EMFILE/ENFILE...), the pending connection stays in the backlog
+          // and the listener stays readable: retrying at once would spin. Back off 10 ms,
+          // doubling to 1 s, until an accept succeeds. Logged at most once per 10 s (with the
+          // retry count), plus one "accepting again" line after a logged episode.
+          constexpr double kMinBackoff = 0.01, kMaxBackoff = 1.0;
+          constexpr std::int64_t kExhaustedLogIntervalNs = 10'000'000'000;
+          double backoff = 0;
+          std::uint64_t retries = 0;
+          std::int64_t last_log_ns = detail::now_ns() - kExhaustedLogIntervalNs;
+          bool logged_episode = false;
           for (;;) {
-            bool exhausted = false;
             try {
               auto [client, address] = co_await listener.accept();
+              if (backoff > 0) {
+                if (logged_episode) {
+                  log_message(LogLevel::Warning, "server-accepting", [&] {
+                    return "curio: server: accepting connections again after " + std::to_string(retries) + " retries";
+                  });
+                }
+                backoff = 0;
+                retries = 0;
+                logged_episode = false;
+              }
               std::string name = "client " + address.to_string();
               clients.spawn(run_client(handler, std::move(client), address), {.name = name});
+              continue;
+            } catch (const ConnectionError& e) {
+              // ECONNABORTED: the peer reset before we accepted; nothing to serve.
+              log_message(LogLevel::Debug, "server-connection-error",
+                          [&] { return std::string("curio: server: ") + e.what(); });
+              continue;
             } catch (const SystemError& e) {
               if (!out_of_resources(e)) throw;
-              if (!warned) std::fprintf(stderr, "curio: server: %s; waiting for connections to close\n", e.what());
-              warned = exhausted = true;
+              std::int64_t now = detail::now_ns();
+              if (now - last_log_ns >= kExhaustedLogIntervalNs) {
+                last_log_ns = now;
+                logged_episode = true;
+                log_message(LogLevel::Warning, "server-fd-exhausted", [&] {
+                  return std::string("curio: server: ") + e.what() + "; backing off until descriptors free up (" +
+                         std::to_string(retries) + " retries so far)";
+                });
+              }
+              backoff = backoff == 0 ? kMinBackoff : std::min(backoff * 2, kMaxBackoff);
+              ++retries;
             }
-            if (exhausted) co_await sleep(0.1);  // the connection stays in the backlog meanwhile
+            co_await sleep(backoff);
           }
         },
         {.name = "server acceptor"});
     // Reap finished clients so a long-running server does not accumulate them. A handler that
-    // failed was already reported by the kernel (task name = client address).
+    // failed was already reported by the kernel through the log hook (task name = client
+    // address); one ended by a ConnectionError ended quietly in run_client.
     while (auto done = co_await clients.next_done()) {
       if (done->id() == acceptor.id()) done->result_as<void>();  // re-raises its error
     }
   });
 }
+
+std::uint64_t server_connection_errors() noexcept { return quiet_connection_errors.load(std::memory_order_relaxed); }
 
 Task<> tcp_server(std::string host, std::uint16_t port, ClientHandler handler, ServerOptions options) {
   co_await run_server(tcp_server_socket(host, port, options), std::move(handler));

@@ -5,16 +5,23 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "curio/core/log.hpp"
 #include "curio/sync/semaphore.hpp"
 
 namespace curio {
+
+namespace detail {
+std::atomic<int (*)()> fail_thread_start{nullptr};
+}  // namespace detail
 
 namespace {
 
@@ -32,7 +39,20 @@ class WorkerPool {
       cv_.notify_one();
     } else if (workers_ < limit_) {
       ++workers_;
-      start_worker();
+      if (int err = start_worker()) {
+        --workers_;
+        if (workers_ == 0) {
+          // Nobody could ever run it: take the job back and fail the task that asked.
+          jobs_.pop_back();
+          queued_.store(jobs_.size(), std::memory_order_relaxed);
+          throw_system_error("run_in_thread: cannot start a worker thread", err);
+        }
+        // Other workers exist: the job waits in the queue for one of them (no loss).
+        log_message(LogLevel::Warning, "thread-start-failed", [err] {
+          return std::string("curio: run_in_thread: cannot start another worker thread (") + std::strerror(err) +
+                 "); the job waits for a busy one";
+        });
+      }
     }
   }
   void set_limit(std::size_t n) {
@@ -51,12 +71,22 @@ class WorkerPool {
  private:
   // Workers take no asynchronous signals: those belong to the program's own threads (and to
   // curio's signal layer). A worker starts with them blocked: it inherits the mask set here.
-  void start_worker() {
+  // Starts one worker; 0, or the errno of a failed thread creation (clone's EAGAIN/ENOMEM).
+  int start_worker() noexcept {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    std::thread([this] { work(); }).detach();
+    int err = 0;
+    if (auto inject = detail::fail_thread_start.load()) err = inject();
+    if (err == 0) {
+      try {
+        std::thread([this] { work(); }).detach();
+      } catch (const std::system_error& e) {
+        err = e.code().value() ? e.code().value() : EAGAIN;
+      }
+    }
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    return err;
   }
   void work() {
     std::unique_lock lock(mu_);
@@ -116,7 +146,7 @@ class WorkerPool {
     --workers_;
     if (!jobs_.empty() && idle_ < jobs_.size() && workers_ < limit_) {
       ++workers_;
-      start_worker();
+      if (start_worker() != 0) --workers_;  // the queued jobs wait for the remaining workers
     }
   }
 };

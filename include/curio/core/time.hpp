@@ -10,6 +10,7 @@
 
 #include "curio/core/awaitable.hpp"
 #include "curio/core/errors.hpp"
+#include "curio/core/log.hpp"
 #include "curio/core/task.hpp"
 #include "curio/core/traps.hpp"
 
@@ -88,6 +89,12 @@ class TimeoutAwaiter {
     } pop{task_, scope_.outer};
     auto& p = handle_.promise();
     if (!p.error) {
+      // curio's "timeout badness": the block finished, but after its deadline (it never
+      // reached a blocking point the timeout could interrupt). Logged, not raised.
+      if (scope_.deadline < kNoDeadline) {
+        std::int64_t late = now_ns() - scope_.deadline;
+        if (late > 0) log_timeout_badness(late);
+      }
       if constexpr (std::is_void_v<T>) {
         if constexpr (Ignore) return true;
       } else {

@@ -53,8 +53,14 @@ Socket tcp_server_socket(const std::string& host, std::uint16_t port, ServerOpti
 Socket unix_server_socket(const std::string& path, int backlog = 1024);
 
 // Serves connections on listener until cancelled (or until accepting fails for a reason other
-// than running out of descriptors, which is waited out).
+// than running out of descriptors, which is waited out with a back-off of 10 ms to 1 s and
+// logged through curio/core/log.hpp at most once per 10 s). A handler ended by a
+// ConnectionError (reset, broken pipe...) ends quietly: counted by server_connection_errors()
+// and logged at LogLevel::Debug only; any other exception is reported as a task crash.
 Task<> run_server(Socket listener, ClientHandler handler);
+// Handlers (of every server in the process) ended quietly by a ConnectionError so far.
+std::uint64_t server_connection_errors() noexcept;
+
 Task<> tcp_server(std::string host, std::uint16_t port, ClientHandler handler, ServerOptions options = {});
 Task<> unix_server(std::string path, ClientHandler handler, int backlog = 1024);
 

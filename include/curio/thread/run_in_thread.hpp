@@ -44,6 +44,11 @@ class CallOnCancel {
 
 namespace detail {
 
+// Test-only fault injection (tests/faults): while set, starting a worker thread fails with the
+// errno it returns (0: start normally). A run_in_thread that then has no worker at all raises
+// SystemError in its task; with other workers alive its job waits in the queue.
+extern std::atomic<int (*)()> fail_thread_start;
+
 // One job for the pool: run() on a worker, then done->set(). Its state only moves forward:
 // kQueued -> kRunning -> kFinished, or kQueued/kRunning -> kAbandoned when its task is cancelled
 // (an abandoned queued job is skipped; an abandoned running job retires its worker).
