@@ -5,6 +5,7 @@
 // Threads: run_in_thread, block_in_thread, spawn_thread/AWAIT, UniversalQueue, UniversalEvent,
 // UniversalResult. Processes: run_in_process, subprocess::{Popen, run, check_output}.
 // Signals: SignalQueue, SignalEvent. Files: aopen/AsyncFile.
+// Parallel: run_parallel, spawn_on, call_on, kernel_index/kernel_count (one kernel per core).
 #pragma once
 
 #include "curio/core/cancellation.hpp"
@@ -20,6 +21,7 @@
 #include "curio/io/socket_address.hpp"
 #include "curio/io/stream.hpp"
 #include "curio/net/network.hpp"
+#include "curio/parallel/kernels.hpp"
 #include "curio/process/run_in_process.hpp"
 #include "curio/process/subprocess.hpp"
 #include "curio/signal/signals.hpp"

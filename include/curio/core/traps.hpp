@@ -71,6 +71,15 @@ class RemoteSignal : public std::enable_shared_from_this<RemoteSignal> {
   TaskState* waiter_ = nullptr;         // touched only on the waiting kernel's thread
 };
 
+// A call posted to a kernel's inbox (post_call): run() on that kernel's thread, between task
+// steps and outside any task; or drop() instead if the kernel shuts down first. Exactly one of
+// them is called, once. Both must not throw.
+struct InboxCall {
+  virtual ~InboxCall() = default;
+  virtual void run() noexcept = 0;
+  virtual void drop() noexcept = 0;
+};
+
 struct TimeoutScope {
   std::int64_t deadline;
   TimeoutScope* outer;
@@ -169,6 +178,12 @@ struct Traps {
     t->cancel_pending = std::move(e);
     t->pending_is_timeout = timeout;
   }
+
+  // The inbox of kernel k, to post calls to it from any thread (it outlives the kernel).
+  static std::shared_ptr<RemoteInbox> inbox_of(Kernel& k) noexcept { return k.inbox_; }
+  // Any thread: queues call for the inbox's kernel (one wake-up per batch). If the kernel has
+  // shut down, call->drop() runs here and this returns false.
+  static bool post_call(RemoteInbox& inbox, std::unique_ptr<InboxCall> call);
 
   // Kernel side of a RemoteSignal: the task to wake, if it still waits (and detaches it).
   static TaskState* take_remote_waiter(RemoteSignal& signal) noexcept;
