@@ -15,6 +15,6 @@ if [ -z "${CURIO_SKIP_TSAN:-}" ]; then
   cmake --preset tsan >/dev/null
   cmake --build --preset tsan -j "$jobs"
   # Only the layers that touch threads run under TSan.
-  ctest --preset tsan -j "$jobs" -R "${CURIO_TSAN_TESTS:-^(Workers|Universal|Thread|Kernel|Remote|Signal|AsyncFile|Subprocess|RunInProcess)}"
+  ctest --preset tsan -j "$jobs" -R "${CURIO_TSAN_TESTS:-^(Workers|Universal|Thread|Kernel|Remote|Signal|AsyncFile|Subprocess|RunInProcess|Parallel)}"
 fi
 echo "curio-cpp: all tests passed"
