@@ -200,6 +200,7 @@ Task<> ParallelRun::body(std::size_t i) {
 
 void ParallelRun::record_failure(std::size_t i, std::exception_ptr e) {
   bool first = false;
+  std::exception_ptr earlier;
   {
     std::lock_guard lock(mu_);
     if (is_cancellation(e) && stopping_) return;  // what a stop does to a main: not a failure
@@ -207,12 +208,17 @@ void ParallelRun::record_failure(std::size_t i, std::exception_ptr e) {
       error_ = e;
       first = true;
     }
+    earlier = error_;
   }
   if (first) {
     stop();
-  } else if (!is_cancellation(e)) {
-    std::fprintf(stderr, "curio: run_parallel: kernel %zu also failed: %s\n", i, describe_exception(e).c_str());
+    return;
   }
+  // A different later failure is reported (curio's "crashes in other tasks"); the same error
+  // on every kernel (say, a port in use) is raised once and not repeated.
+  std::string what = describe_exception(e);
+  if (!is_cancellation(e) && what != describe_exception(earlier))
+    std::fprintf(stderr, "curio: run_parallel: kernel %zu also failed: %s\n", i, what.c_str());
 }
 
 void ParallelRun::main_ended() {
