@@ -12,6 +12,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "curio/core/detail/task_state.hpp"
 #include "curio/core/errors.hpp"
@@ -228,6 +229,14 @@ struct Traps {
     bool await_suspend(std::coroutine_handle<> h) {
       task = current();
       if (take_pending_cancel(task)) return false;
+      // Thread-per-core: a wait list holds the tasks of one kernel (costs one compare).
+      if (WaitNode* f = list->front(); f && f->task->kernel != task->kernel) {
+        task->trap_error = std::make_exception_ptr(RuntimeError(
+            std::string("curio: ") + to_string(state) +
+            " on an object whose waiting tasks belong to another kernel (a sync primitive is used only by the "
+            "kernel that made it)"));
+        return false;
+      }
       node.task = task;
       list->push_back(&node);
       block(task, h, state, &undo, this);
