@@ -101,13 +101,16 @@ std::exception_ptr ParallelRun::error() const {
 }
 
 void ParallelRun::stop() {
+  // A kernel that has not published its inbox yet sees stopping_ when its main would start.
+  std::vector<std::shared_ptr<RemoteInbox>> inboxes;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
+    for (Slot& s : slots_) inboxes.push_back(s.inbox);
   }
   for (std::size_t k = 0; k < slots_.size(); ++k) {
-    if (!slots_[k].inbox) continue;  // that kernel never started
-    Traps::post_call(*slots_[k].inbox, std::make_unique<StopCall>([this, k] {
+    if (!inboxes[k]) continue;
+    Traps::post_call(*inboxes[k], std::make_unique<StopCall>([this, k] {
                        Slot& s = slots_[k];
                        s.stop_requested = true;
                        TaskState* t = s.body.get();
@@ -133,13 +136,13 @@ void ParallelRun::thread_main(std::size_t i) {
         throw_system_error("pthread_setaffinity_np", r);
     }
     kernel.emplace();
-    slots_[i].inbox = Traps::inbox_of(*kernel);
   } catch (...) {
     failure = std::current_exception();
   }
   bool run_main;
   {
     std::unique_lock lock(mu_);
+    if (kernel) slots_[i].inbox = Traps::inbox_of(*kernel);
     if (failure) {
       start_failed_ = true;
       if (!error_) error_ = failure;
@@ -176,6 +179,10 @@ Task<> ParallelRun::body(std::size_t i) {
   s.body = TaskRef(Traps::current());
   if (i == 0 && extra_on_kernel0) spawn(extra_on_kernel0(), SpawnOptions{.daemon = true, .name = "run_parallel signals"});
   std::exception_ptr failure;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) s.stop_requested = true;
+  }
   if (!s.stop_requested) {
     s.in_main = true;
     try {

@@ -145,6 +145,19 @@ TEST(ParallelServer, CancellingTheServerStopsEveryKernel) {
   }());
 }
 
+TEST(ParallelServer, CancelledWhileItsKernelsAreStillStartingItStopsThemAll) {
+  ReservedPort reserved;
+  curio::run([&]() -> Task<> {
+    for (int i = 0; i < 5; ++i) {
+      auto server = curio::spawn(curio::tcp_server("127.0.0.1", reserved.port,
+                                                   [](Socket, SocketAddress) -> Task<> { co_return; }, {.kernels = 2}));
+      co_await curio::sleep(0);  // the server task starts its kernels, then is cancelled at once
+      co_await server.cancel();
+      EXPECT_TRUE(server.terminated());
+    }
+  }());
+}
+
 TEST(ParallelServer, APortTakenWithoutReusePortFailsTheWholeServer) {
   curio::run([]() -> Task<> {
     Socket taken = curio::tcp_server_socket("127.0.0.1", 0, {.reuse_address = false});
