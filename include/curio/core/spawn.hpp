@@ -123,18 +123,21 @@ class AnyTaskHandle {
     bool await_ready() const noexcept { return target->terminated; }
     bool await_suspend(std::coroutine_handle<> h) {
       if (target->kernel != Kernel::current()) {  // thread-per-core: joiners wait on the task's kernel
-        task = detail::Traps::current();
-        task->trap_error = std::make_exception_ptr(RuntimeError(foreign_task_message(target)));
+        foreign_join(this);
         return false;
       }
       return WaitListAwaiter::await_suspend(h);
+    }
+    [[gnu::cold, gnu::noinline]] static void foreign_join(WaitAwaiter* a) {
+      a->task = detail::Traps::current();
+      a->task->trap_error = std::make_exception_ptr(RuntimeError(foreign_task_message(a->target)));
     }
     void await_resume() {
       if (task) detail::Traps::rethrow_trap_error(task);
       if (joining) finish_join(target);
     }
   };
-  static std::string foreign_task_message(const detail::TaskState* t) {
+  [[gnu::cold, gnu::noinline]] static std::string foreign_task_message(const detail::TaskState* t) {
     return "curio: task " + std::to_string(t->id) + " '" + std::string(t->name()) +
            "' belongs to another kernel (join, wait for and cancel a task from the kernel that spawned it)";
   }

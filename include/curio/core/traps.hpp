@@ -231,16 +231,20 @@ struct Traps {
       if (take_pending_cancel(task)) return false;
       // Thread-per-core: a wait list holds the tasks of one kernel (costs one compare).
       if (WaitNode* f = list->front(); f && f->task->kernel != task->kernel) {
-        task->trap_error = std::make_exception_ptr(RuntimeError(
-            std::string("curio: ") + to_string(state) +
-            " on an object whose waiting tasks belong to another kernel (a sync primitive is used only by the "
-            "kernel that made it)"));
+        foreign_wait(task, state);
         return false;
       }
       node.task = task;
       list->push_back(&node);
       block(task, h, state, &undo, this);
       return true;
+    }
+    // Out of line and cold: the check costs the waits one compare, not the message's code.
+    [[gnu::cold, gnu::noinline]] static void foreign_wait(TaskState* t, TaskStatus s) {
+      t->trap_error = std::make_exception_ptr(RuntimeError(
+          std::string("curio: ") + to_string(s) +
+          " on an object whose waiting tasks belong to another kernel (a sync primitive is used only by the "
+          "kernel that made it)"));
     }
     static void undo(void* p) noexcept {
       auto* a = static_cast<WaitListAwaiter*>(p);
