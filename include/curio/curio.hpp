@@ -7,6 +7,7 @@
 // Signals: SignalQueue, SignalEvent. Files: aopen/AsyncFile. HTTP: a strict HTTP/1.1 request
 // parser and reader. Channel: Channel, Connection. Combinators: all, any. Observability:
 // Activation, where, TaskLocal, the Monitor console.
+// Parallel: run_parallel, spawn_on, call_on, kernel_index/kernel_count (one kernel per core).
 #pragma once
 
 #include "curio/channel/channel.hpp"
@@ -30,6 +31,7 @@
 #include "curio/io/stream.hpp"
 #include "curio/monitor/monitor.hpp"
 #include "curio/net/network.hpp"
+#include "curio/parallel/kernels.hpp"
 #include "curio/process/run_in_process.hpp"
 #include "curio/process/subprocess.hpp"
 #include "curio/signal/signals.hpp"

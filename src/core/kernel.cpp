@@ -357,6 +357,7 @@ void Kernel::drain_inbox() {
   for (auto& signal : inbox_->take()) {
     if (TaskState* t = detail::Traps::take_remote_waiter(*signal)) reschedule(t);
   }
+  for (auto& call : inbox_->take_calls()) call->run();  // posted by Traps::post_call
 }
 
 void Kernel::expire_timers(std::int64_t now) {
@@ -568,6 +569,14 @@ void Traps::RemoteAwaiter::undo(void* p) noexcept {
   a->signal->inbox_.reset();
   if (a->signal->waiter_) --a->signal->waiter_->kernel->remote_waits_;
   a->signal->waiter_ = nullptr;
+}
+
+bool Traps::post_call(RemoteInbox& inbox, std::unique_ptr<InboxCall> call) {
+  if (auto refused = inbox.post_call(std::move(call))) {
+    refused->drop();
+    return false;
+  }
+  return true;
 }
 
 void RemoteSignal::set() {

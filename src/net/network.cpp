@@ -205,6 +205,10 @@ Task<> run_server(Socket listening, ClientHandler handler) {
 std::uint64_t server_connection_errors() noexcept { return quiet_connection_errors.load(std::memory_order_relaxed); }
 
 Task<> tcp_server(std::string host, std::uint16_t port, ClientHandler handler, ServerOptions options) {
+  if (options.kernels != 1) {  // one listener per kernel, on kernels of their own
+    co_await detail::tcp_server_on_kernels(std::move(host), port, std::move(handler), options);
+    co_return;
+  }
   co_await run_server(tcp_server_socket(host, port, options), std::move(handler));
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a server example and a client against it, checking the client's output; used by ctest.
-#   run_server_example.sh BUILD_DIR echo|graceful PORT
+#   run_server_example.sh BUILD_DIR echo|graceful|parallel_echo|parallel_hash PORT
 set -euo pipefail
 build=$1 kind=$2 port=$3
 wait_listening() {
@@ -23,6 +23,27 @@ case $kind in
     kill -TERM "$server"
     wait "$server"
     grep -q "shutting down" "$log" && grep -q "bye" "$log"
+    rm -f "$log"
+    ;;
+  parallel_echo)
+    log=$(mktemp)
+    "$build/examples/parallel_echo_server" --port "$port" --kernels 2 >"$log" 2>&1 & server=$!
+    wait_listening
+    out=$("$build/examples/echo_client" --port "$port" alpha beta gamma)
+    grep -q "got back alpha" <<<"$out" && grep -q "got back gamma" <<<"$out"
+    kill -TERM "$server"
+    wait "$server"
+    grep -q "shutting down" "$log" && grep -q "kernel 1 served" "$log" && grep -q "bye" "$log"
+    rm -f "$log"
+    ;;
+  parallel_hash)
+    log=$(mktemp)
+    "$build/examples/parallel_hash_server" --port "$port" --kernels 2 >"$log" 2>&1 & server=$!
+    wait_listening
+    "$build/examples/parallel_hash_server" --client --port "$port" --connections 4 --seconds 1 --kib 16 | grep -q " ok"
+    kill -TERM "$server"
+    wait "$server"
+    grep -q "bye" "$log"
     rm -f "$log"
     ;;
 esac

@@ -67,6 +67,7 @@ class AnyTaskHandle {
   const { return cancel(std::make_exception_ptr(std::move(exc)), blocking); }
   Task<bool> cancel(std::exception_ptr exc, bool blocking = true) const {
     detail::TaskRef s = state_;  // the coroutine keeps the task alive, not the handle
+    if (s->kernel != Kernel::current()) throw RuntimeError(foreign_task_message(s.get()));
     if (s->terminated) {
       s->joined = true;
       co_return false;
@@ -120,11 +121,26 @@ class AnyTaskHandle {
     WaitAwaiter(detail::TaskState* t, bool j) noexcept
         : WaitListAwaiter(&t->joiners, TaskStatus::TaskJoin, t), target(t), joining(j) {}  // payload: for where()
     bool await_ready() const noexcept { return target->terminated; }
+    bool await_suspend(std::coroutine_handle<> h) {
+      if (target->kernel != Kernel::current()) {  // thread-per-core: joiners wait on the task's kernel
+        foreign_join(this);
+        return false;
+      }
+      return WaitListAwaiter::await_suspend(h);
+    }
+    [[gnu::cold, gnu::noinline]] static void foreign_join(WaitAwaiter* a) {
+      a->task = detail::Traps::current();
+      a->task->trap_error = std::make_exception_ptr(RuntimeError(foreign_task_message(a->target)));
+    }
     void await_resume() {
       if (task) detail::Traps::rethrow_trap_error(task);
       if (joining) finish_join(target);
     }
   };
+  [[gnu::cold, gnu::noinline]] static std::string foreign_task_message(const detail::TaskState* t) {
+    return "curio: task " + std::to_string(t->id) + " '" + std::string(t->name()) +
+           "' belongs to another kernel (join, wait for and cancel a task from the kernel that spawned it)";
+  }
   static void finish_join(detail::TaskState* t) {
     t->joined = true;
     if (t->group) detail::group_discard(t->group, t);

@@ -12,6 +12,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "curio/core/detail/task_state.hpp"
 #include "curio/core/errors.hpp"
@@ -70,6 +71,15 @@ class RemoteSignal : public std::enable_shared_from_this<RemoteSignal> {
   bool fired_ = false;
   std::shared_ptr<RemoteInbox> inbox_;  // where set() posts; null when nobody waits
   TaskState* waiter_ = nullptr;         // touched only on the waiting kernel's thread
+};
+
+// A call posted to a kernel's inbox (post_call): run() on that kernel's thread, between task
+// steps and outside any task; or drop() instead if the kernel shuts down first. Exactly one of
+// them is called, once. Both must not throw.
+struct InboxCall {
+  virtual ~InboxCall() = default;
+  virtual void run() noexcept = 0;
+  virtual void drop() noexcept = 0;
 };
 
 struct TimeoutScope {
@@ -189,6 +199,12 @@ struct Traps {
     t->pending_is_timeout = timeout;
   }
 
+  // The inbox of kernel k, to post calls to it from any thread (it outlives the kernel).
+  static std::shared_ptr<RemoteInbox> inbox_of(Kernel& k) noexcept { return k.inbox_; }
+  // Any thread: queues call for the inbox's kernel (one wake-up per batch). If the kernel has
+  // shut down, call->drop() runs here and this returns false.
+  static bool post_call(RemoteInbox& inbox, std::unique_ptr<InboxCall> call);
+
   // Kernel side of a RemoteSignal: the task to wake, if it still waits (and detaches it).
   static TaskState* take_remote_waiter(RemoteSignal& signal) noexcept;
 
@@ -232,10 +248,22 @@ struct Traps {
     bool await_suspend(std::coroutine_handle<> h) {
       task = current();
       if (take_pending_cancel(task)) return false;
+      // Thread-per-core: a wait list holds the tasks of one kernel (costs one compare).
+      if (WaitNode* f = list->front(); f && f->task->kernel != task->kernel) {
+        foreign_wait(task, state);
+        return false;
+      }
       node.task = task;
       list->push_back(&node);
       block(task, h, state, &undo, this);
       return true;
+    }
+    // Out of line and cold: the check costs the waits one compare, not the message's code.
+    [[gnu::cold, gnu::noinline]] static void foreign_wait(TaskState* t, TaskStatus s) {
+      t->trap_error = std::make_exception_ptr(RuntimeError(
+          std::string("curio: ") + to_string(s) +
+          " on an object whose waiting tasks belong to another kernel (a sync primitive is used only by the "
+          "kernel that made it)"));
     }
     static void undo(void* p) noexcept {
       auto* a = static_cast<WaitListAwaiter*>(p);

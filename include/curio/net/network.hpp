@@ -46,6 +46,9 @@ struct ServerOptions {
   int backlog = 1024;
   bool reuse_address = true;
   bool reuse_port = false;
+  // tcp_server only: serve on this many kernels (0: one per usable CPU), each on its own thread
+  // accepting on its own SO_REUSEPORT socket (the parallel layer; see docs/parallel.md).
+  std::size_t kernels = 1;
 };
 
 // A bound, listening socket (synchronous, as in curio). host "" listens on every address.
@@ -63,5 +66,10 @@ std::uint64_t server_connection_errors() noexcept;
 
 Task<> tcp_server(std::string host, std::uint16_t port, ClientHandler handler, ServerOptions options = {});
 Task<> unix_server(std::string path, ClientHandler handler, int backlog = 1024);
+
+namespace detail {
+// tcp_server with kernels != 1 (src/parallel/parallel_server.cpp).
+Task<> tcp_server_on_kernels(std::string host, std::uint16_t port, ClientHandler handler, ServerOptions options);
+}  // namespace detail
 
 }  // namespace curio
