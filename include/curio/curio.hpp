@@ -5,6 +5,7 @@
 // Threads: run_in_thread, block_in_thread, spawn_thread/AWAIT, UniversalQueue, UniversalEvent,
 // UniversalResult. Processes: run_in_process, subprocess::{Popen, run, check_output}.
 // Signals: SignalQueue, SignalEvent. Files: aopen/AsyncFile.
+// TLS: SslContext, SslStream, SslError, open_connection/tcp_server over TLS.
 #pragma once
 
 #include "curio/core/cancellation.hpp"
@@ -34,3 +35,7 @@
 #include "curio/thread/spawn_thread.hpp"
 #include "curio/thread/universal_event.hpp"
 #include "curio/thread/universal_queue.hpp"
+#include "curio/tls/ssl_context.hpp"
+#include "curio/tls/ssl_error.hpp"
+#include "curio/tls/ssl_network.hpp"
+#include "curio/tls/ssl_stream.hpp"

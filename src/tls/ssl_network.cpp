@@ -1,0 +1,75 @@
+// src/tls/ssl_network.cpp: open_connection and the servers over TLS, built on the plain network
+// helpers: the TLS server is run_server with a handler that first runs the handshake (in the
+// client's own task, under the handshake timeout).
+#include "curio/tls/ssl_network.hpp"
+
+#include <memory>
+#include <stdexcept>
+
+#include "curio/core/errors.hpp"
+#include "curio/core/time.hpp"
+
+namespace curio {
+
+Task<SslStream> open_connection(std::string host, std::uint16_t port, SslConnectOptions options) {
+  if (options.ssl.is_server()) throw std::invalid_argument("curio: open_connection needs a client TLS context");
+  Socket socket = co_await open_connection(host, port);
+  SslStream stream(std::move(socket), options.ssl, options.server_hostname.empty() ? host : options.server_hostname);
+  if (!options.alpn_protocols.empty()) stream.set_alpn_protocols(options.alpn_protocols);
+  co_await stream.do_handshake();
+  co_return stream;
+}
+
+namespace {
+
+struct TlsServer {
+  SslClientHandler handler;
+  SslServerOptions options;
+};
+
+void report(const TlsServer& server, const SocketAddress& address, const SslError& error) {
+  if (!server.options.on_handshake_error) return;
+  try {
+    server.options.on_handshake_error(address, error);
+  } catch (...) {
+    // documented: ignored
+  }
+}
+
+Task<> serve_tls_client(std::shared_ptr<const TlsServer> server, Socket client, SocketAddress address) {
+  SslStream stream(std::move(client), server->options.ssl);
+  try {
+    co_await timeout_after(server->options.handshake_timeout, stream.do_handshake());
+  } catch (const SslError& e) {
+    report(*server, address, e);
+    co_return;
+  } catch (const TaskTimeout&) {
+    SslError::Details d;
+    d.reason = "handshake timed out";
+    d.error_number = ETIMEDOUT;
+    report(*server, address,
+           SslError("curio: TLS handshake with " + address.to_string() + " timed out after " +
+                        std::to_string(server->options.handshake_timeout) + " s",
+                    std::move(d)));
+    co_return;
+  }
+  co_await server->handler(std::move(stream), address);
+}
+
+}  // namespace
+
+Task<> run_server(Socket listener, SslClientHandler handler, SslServerOptions ssl) {
+  if (!ssl.ssl.is_server()) throw std::invalid_argument("curio: a TLS server needs a server TLS context");
+  if (!(ssl.handshake_timeout > 0)) throw std::invalid_argument("curio: the TLS handshake timeout must be positive");
+  auto server = std::make_shared<const TlsServer>(TlsServer{std::move(handler), std::move(ssl)});
+  co_await run_server(std::move(listener), ClientHandler([server](Socket client, SocketAddress address) {
+                        return serve_tls_client(server, std::move(client), address);
+                      }));
+}
+
+Task<> tcp_server(std::string host, std::uint16_t port, SslClientHandler handler, SslServerOptions ssl,
+                  ServerOptions options) {
+  co_await run_server(tcp_server_socket(host, port, options), std::move(handler), std::move(ssl));
+}
+
+}  // namespace curio
