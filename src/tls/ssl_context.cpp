@@ -158,8 +158,13 @@ SslContext& SslContext::load_cert_chain(const std::string& certfile, const std::
   ERR_clear_error();
   if (SSL_CTX_use_certificate_chain_file(impl_->ctx, certfile.c_str()) != 1)
     throw_config_error("cannot load the certificate chain '" + certfile + "'");
-  if (SSL_CTX_use_PrivateKey_file(impl_->ctx, keyfile.c_str(), SSL_FILETYPE_PEM) != 1)
-    throw_config_error("cannot load the private key '" + keyfile + "'");
+  if (SSL_CTX_use_PrivateKey_file(impl_->ctx, keyfile.c_str(), SSL_FILETYPE_PEM) != 1) {
+    SslError::Details d = tls_detail::take_openssl_error("unknown error");
+    if (ERR_GET_REASON(d.code) == X509_R_KEY_VALUES_MISMATCH)
+      throw tls_detail::make_error("the private key '" + keyfile + "' does not match the certificate '" + certfile + "'",
+                                   std::move(d));
+    throw tls_detail::make_error("cannot load the private key '" + keyfile + "'", std::move(d));
+  }
   if (SSL_CTX_check_private_key(impl_->ctx) != 1)
     throw_config_error("the private key '" + keyfile + "' does not match the certificate '" + certfile + "'");
   return *this;

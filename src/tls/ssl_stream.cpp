@@ -359,8 +359,7 @@ SslStream::SslStream(Socket socket, const SslContext& context, std::string serve
   BIO* bio = BIO_new(stream_bio_method());
   if (!bio) tls_detail::throw_config_error("cannot create a TLS connection");
   BIO_set_data(bio, &c);
-  BIO_up_ref(bio);
-  SSL_set_bio(c.ssl, bio, bio);  // takes both references
+  SSL_set_bio(c.ssl, bio, bio);  // one BIO for both directions: takes its one reference
   if (impl->server) {
     SSL_set_accept_state(c.ssl);
   } else {
