@@ -29,7 +29,7 @@ start_server() {  # name -> pid
 }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
-loadgen() { taskset -c 1 "$bin/tls_loadgen" "$@"; }
+loadgen() { taskset -c 1 timeout 120 "$bin/tls_loadgen" "$@"; }
 
 declare -A rate p50 p99 hs mem
 for name in "${servers[@]}"; do

@@ -267,6 +267,9 @@ Task<> SslStream::Core::handshake() {
 Task<std::size_t> SslStream::Core::fill() {
   if (pending_error) std::rethrow_exception(std::exchange(pending_error, nullptr));
   std::span<char> plain = plain_scratch();
+  // With nothing to decrypt, wait for the socket before asking OpenSSL: an SSL_read that finds
+  // no data keeps a 17 KB record buffer allocated for as long as the connection stays idle.
+  if (handshake_done() && in_avail() == 0 && !transport_eof && !SSL_has_pending(ssl)) co_await recv_more();
   for (;;) {
     ERR_clear_error();
     int r = SSL_read(ssl, plain.data(), static_cast<int>(plain.size()));
@@ -333,6 +336,12 @@ void SslStream::Core::compact() noexcept {
 }
 
 std::string SslStream::Core::take(std::size_t n) {
+  if (pos == 0 && n >= buf.size()) {  // all of it (the usual read()): no copy
+    std::string all = std::move(buf);
+    buf = std::string();
+    scanned = 0;
+    return all;
+  }
   std::string out_bytes = buf.substr(pos, n);
   pos += out_bytes.size();
   scanned = 0;

@@ -35,7 +35,8 @@ enum class VerifyMode { None, Optional, Required };
 class SslContext {
  public:
   // A client context: TLS 1.2 or later, verifies the server's certificate against the
-  // system's default CAs (load_verify_locations adds more) and its host name.
+  // system's CAs (its hashed CA directory, searched per verification; load_verify_locations
+  // adds more) and its host name.
   static SslContext client();
   // A server context: TLS 1.2 or later, no client certificate asked. Needs load_cert_chain.
   static SslContext server();
@@ -50,6 +51,7 @@ class SslContext {
   // or the system's default locations.
   SslContext& load_verify_locations(const std::string& cafile, const std::string& capath = {});
   SslContext& load_verify_pem(std::string_view ca_pem);
+  // OpenSSL's default CA file and directory (the file is parsed at once).
   SslContext& load_default_verify_paths();
 
   SslContext& set_verify_mode(VerifyMode mode);
