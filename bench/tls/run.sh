@@ -4,7 +4,8 @@
 # with TLS_AES_128_GCM_SHA256; each server pinned to CPU 0, the load generator to CPU 1.
 # Loads: ping-pong echo with 1, 100, 1000 connections and 64 B / 16 KiB messages; handshakes per
 # second (new connection, full handshake, one 64 B echo, close; 10 at a time); then the server's
-# memory per idle TLS connection (2,000 connections, handshake done, nothing pending).
+# memory per idle TLS connection (2,000 connections made 10 at a time, handshake done, nothing
+# pending).
 # Usage: bench/tls/run.sh [build-dir (default build/bench)] [seconds per load (default 2)]
 set -euo pipefail
 build=${1:-build/bench}
