@@ -16,8 +16,9 @@ using namespace std::chrono_literals;
 curio::Task<> get(std::string host, std::uint16_t port, std::string path, std::string cafile) {
   auto context = curio::SslContext::client();
   if (!cafile.empty()) context.load_verify_locations(cafile);
-  curio::SslStream stream = co_await curio::timeout_after(
-      5s, curio::open_connection(host, port, {.ssl = context, .alpn_protocols = {"http/1.1"}}));
+  // (A named options object: GCC 12 rejects a braced list inside a co_await expression.)
+  curio::SslConnectOptions options{.ssl = context, .alpn_protocols = {"http/1.1"}};
+  curio::SslStream stream = co_await curio::timeout_after(5s, curio::open_connection(host, port, options));
   std::fprintf(stderr, "%s %s, server certificate %s\n", stream.version().c_str(), stream.cipher().c_str(),
                stream.peer_subject().c_str());
   co_await stream.write("GET " + path + " HTTP/1.0\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");

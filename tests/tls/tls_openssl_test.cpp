@@ -130,8 +130,8 @@ TEST(TlsOpenssl, AlpnWithOpensslServer) {
   auto main = []() -> Task<> {
     OpensslServer server(cert_args("server") + std::vector<std::string>{"-rev", "-alpn", "h2,http/1.1"});
     co_await server.ready();
-    SslStream s = co_await curio::timeout_after(
-        10s, curio::open_connection("localhost", server.port, {.ssl = client_context(), .alpn_protocols = {"http/1.1"}}));
+    curio::SslConnectOptions options{.ssl = client_context(), .alpn_protocols = {"http/1.1"}};
+    SslStream s = co_await curio::timeout_after(10s, curio::open_connection("localhost", server.port, options));
     EXPECT_EQ(s.alpn_protocol(), "http/1.1");
     co_await s.shutdown();
   };
