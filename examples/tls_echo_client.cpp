@@ -15,7 +15,7 @@ curio::Task<> talk(std::uint16_t port, std::string cafile, std::vector<std::stri
   auto context = curio::SslContext::client();
   context.load_verify_locations(cafile);
   curio::SslStream stream =
-      co_await curio::timeout_after(5s, curio::open_connection("localhost", port, {.ssl = context}));
+      co_await curio::timeout_after(5s, curio::open_connection("localhost", port, context));
   std::printf("connected: %s, %s, server %s\n", stream.version().c_str(), stream.cipher().c_str(),
               stream.peer_subject().c_str());
   for (const std::string& m : messages) {

@@ -11,13 +11,31 @@
 
 namespace curio {
 
-Task<SslStream> open_connection(std::string host, std::uint16_t port, SslConnectOptions options) {
-  if (options.ssl.is_server()) throw std::invalid_argument("curio: open_connection needs a client TLS context");
+namespace {
+
+// The coroutine behind open_connection takes plain parameters: with GCC 12, a coroutine taking
+// the SslConnectOptions aggregate by value corrupted the heap in release builds (the frame-pool
+// path) when it was destroyed.
+Task<SslStream> connect_tls(std::string host, std::uint16_t port, SslContext context, std::string name,
+                            std::vector<std::string> alpn) {
   Socket socket = co_await open_connection(host, port);
-  SslStream stream(std::move(socket), options.ssl, options.server_hostname.empty() ? host : options.server_hostname);
-  if (!options.alpn_protocols.empty()) stream.set_alpn_protocols(options.alpn_protocols);
+  SslStream stream(std::move(socket), context, name);
+  if (!alpn.empty()) stream.set_alpn_protocols(alpn);
   co_await stream.do_handshake();
   co_return stream;
+}
+
+}  // namespace
+
+Task<SslStream> open_connection(std::string host, std::uint16_t port, SslConnectOptions options) {
+  if (options.ssl.is_server()) throw std::invalid_argument("curio: open_connection needs a client TLS context");
+  std::string name = options.server_hostname.empty() ? host : options.server_hostname;
+  return connect_tls(std::move(host), port, std::move(options.ssl), std::move(name), std::move(options.alpn_protocols));
+}
+
+Task<SslStream> open_connection(std::string host, std::uint16_t port, SslContext ssl) {
+  SslConnectOptions options{.ssl = std::move(ssl)};
+  return open_connection(std::move(host), port, std::move(options));
 }
 
 namespace {

@@ -64,7 +64,7 @@ void run_case(SslContext server_ctx, Body body) {
       auto good = client_context();
       good.set_check_hostname(false);
       good.set_verify_mode(curio::VerifyMode::None);
-      SslStream s = co_await curio::timeout_after(5s, curio::open_connection("localhost", st.port, {.ssl = good}));
+      SslStream s = co_await curio::timeout_after(5s, curio::open_connection("localhost", st.port, good));
       co_await s.write("still here\n");
       EXPECT_EQ(co_await curio::timeout_after(5s, s.readline()), "still here\n");
       co_await s.shutdown();
@@ -80,7 +80,8 @@ void run_case(SslContext server_ctx, Body body) {
 // Our client's handshake must fail with an SslError whose message has `reason`.
 Task<SslError> client_fails(std::uint16_t port, SslContext ctx, std::string hostname = "localhost") {
   try {
-    SslStream s = co_await curio::open_connection("127.0.0.1", port, {.ssl = ctx, .server_hostname = hostname});
+    curio::SslConnectOptions options{.ssl = ctx, .server_hostname = hostname};  // (named: GCC 12)
+    SslStream s = co_await curio::open_connection("127.0.0.1", port, options);
     co_await s.read();  // TLS 1.3: a refusal by the server arrives after the client's handshake
   } catch (const SslError& e) {
     co_return e;
@@ -193,7 +194,7 @@ TEST(TlsErrors, ResetInTheMiddleOfTheHandshakeIsAnSslErrorOnTheClient) {
       ::setsockopt(c.fileno(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     });
     try {
-      co_await curio::timeout_after(5s, curio::open_connection("localhost", port, {.ssl = client_context()}));
+      co_await curio::timeout_after(5s, curio::open_connection("localhost", port, client_context()));
       ADD_FAILURE() << "handshake succeeded";
     } catch (const SslError& e) {
       EXPECT_EQ(e.error_number(), ECONNRESET) << e.what();
@@ -212,7 +213,7 @@ TEST(TlsErrors, CloseInTheMiddleOfTheHandshakeIsUnexpectedEof) {
       co_await c.recv();
     });
     try {
-      co_await curio::timeout_after(5s, curio::open_connection("localhost", port, {.ssl = client_context()}));
+      co_await curio::timeout_after(5s, curio::open_connection("localhost", port, client_context()));
       ADD_FAILURE() << "handshake succeeded";
     } catch (const SslError& e) {
       EXPECT_EQ(e.reason(), "unexpected eof while reading") << e.what();

@@ -36,7 +36,8 @@ Task<int> run_clients(std::uint16_t port) {
   auto ctx = client_context();
   auto client = [&](int i) -> Task<> {
     try {
-      SslStream s = co_await curio::open_connection("127.0.0.1", port, {.ssl = ctx, .server_hostname = "localhost"});
+      curio::SslConnectOptions options{.ssl = ctx, .server_hostname = "localhost"};  // (named: GCC 12)
+      SslStream s = co_await curio::open_connection("127.0.0.1", port, options);
       if (++connected == kClients) all_connected.set();
       co_await all_connected.wait();
       std::string line = "client " + std::to_string(i) + "\n";

@@ -27,6 +27,10 @@ struct SslConnectOptions {
 
 // Connects to host:port (as open_connection(host, port)) and completes the TLS handshake.
 Task<SslStream> open_connection(std::string host, std::uint16_t port, SslConnectOptions options);
+// The same with only a context: open_connection(host, port, ctx). Prefer it inside co_await
+// expressions: GCC 12 destroys a braced aggregate temporary ({.ssl = ctx}) in a co_await
+// expression twice; with GCC, pass a named SslConnectOptions for the other fields.
+Task<SslStream> open_connection(std::string host, std::uint16_t port, SslContext ssl);
 
 using SslClientHandler = std::function<Task<>(SslStream client, SocketAddress address)>;
 
