@@ -8,6 +8,7 @@
 // parser and reader. Channel: Channel, Connection. Combinators: all, any. Observability:
 // Activation, where, TaskLocal, the Monitor console.
 // Parallel: run_parallel, spawn_on, call_on, kernel_index/kernel_count (one kernel per core).
+// TLS: SslContext, SslStream, SslError, open_connection/tcp_server over TLS.
 #pragma once
 
 #include "curio/channel/channel.hpp"
@@ -46,3 +47,7 @@
 #include "curio/thread/spawn_thread.hpp"
 #include "curio/thread/universal_event.hpp"
 #include "curio/thread/universal_queue.hpp"
+#include "curio/tls/ssl_context.hpp"
+#include "curio/tls/ssl_error.hpp"
+#include "curio/tls/ssl_network.hpp"
+#include "curio/tls/ssl_stream.hpp"
