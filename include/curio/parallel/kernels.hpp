@@ -93,11 +93,11 @@ Task<> remote_runner(std::shared_ptr<RemoteCall<T>> st, Task<T> coro) {
 
 // Posted to kernel k: starts the runner task there.
 template <class T, class Make>
-struct SpawnCall final : InboxCall {
+struct RemoteSpawnCall final : InboxCall {
   std::shared_ptr<RemoteCall<T>> st;
   Make make;  // () -> Task<T>, called on the remote kernel
   std::size_t k;
-  SpawnCall(std::shared_ptr<RemoteCall<T>> s, Make m, std::size_t kk) : st(std::move(s)), make(std::move(m)), k(kk) {}
+  RemoteSpawnCall(std::shared_ptr<RemoteCall<T>> s, Make m, std::size_t kk) : st(std::move(s)), make(std::move(m)), k(kk) {}
   void run() noexcept override {
     if (st->cancel_requested) return finish_remote(*st, std::make_exception_ptr(TaskCancelled("spawn_on: cancelled")));
     try {
@@ -193,7 +193,7 @@ Task<T> spawn_on_impl(std::size_t k, Make make) {
   Traps::current();  // AsyncOnlyError outside a task
   auto inbox = parallel_inbox(k, "spawn_on");
   auto st = std::make_shared<RemoteCall<T>>();
-  return await_remote<T>(std::move(inbox), st, std::make_unique<SpawnCall<T, Make>>(st, std::move(make), k));
+  return await_remote<T>(std::move(inbox), st, std::make_unique<RemoteSpawnCall<T, Make>>(st, std::move(make), k));
 }
 
 }  // namespace detail
