@@ -266,6 +266,7 @@ Task<> SslStream::Core::handshake() {
 
 Task<std::size_t> SslStream::Core::fill() {
   if (pending_error) std::rethrow_exception(std::exchange(pending_error, nullptr));
+  if (eof) co_return 0;  // nothing follows close_notify: never wait on the socket for more
   std::span<char> plain = plain_scratch();
   // With nothing to decrypt, wait for the socket before asking OpenSSL: an SSL_read that finds
   // no data keeps a 17 KB record buffer allocated for as long as the connection stays idle.
@@ -501,7 +502,12 @@ Task<std::vector<std::string>> SslStream::readlines(std::size_t maxlen) {
 Task<std::string> SslStream::readall() {
   Core& c = *core_;
   try {
-    while (!c.eof && co_await c.fill() > 0) {
+    // Not `while (!c.eof && co_await c.fill() > 0)`: GCC 12 evaluates a co_await in the
+    // short-circuited operand of a loop condition anyway, so after a fill that met
+    // close_notify together with data it would fill again and wait for bytes that never come
+    // (docs/core.md, compiler pitfalls).
+    while (!c.eof) {
+      if (co_await c.fill() == 0) break;
     }
   } catch (CancelledError& e) {
     e.bytes_read = c.buffered();
