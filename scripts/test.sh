@@ -41,6 +41,6 @@ if [ -z "${CURIO_SKIP_SOAK:-}" ]; then
   build/release/tests/soak/curio_soak --seconds "${CURIO_SOAK_SECONDS:-60}" --connections "${CURIO_SOAK_CONNECTIONS:-2000}"
 fi
 if [ -z "${CURIO_SKIP_FUZZ:-}" ]; then
-  CURIO_FUZZ_SECONDS="${CURIO_FUZZ_SECONDS:-30}" ./scripts/fuzz.sh
+  CURIO_FUZZ_SECONDS="${CURIO_FUZZ_SECONDS:-20}" ./scripts/fuzz.sh
 fi
 echo "curio-cpp: all tests passed ($backends)"
