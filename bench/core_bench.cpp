@@ -43,13 +43,15 @@ curio::KernelOptions kernel_options(int mode) {
 
 template <int Mode = 0>
 void SpawnJoin_curio(benchmark::State& state) {
-  curio::run([&]() -> curio::Task<> {
-    for (auto _ : state) {
-      auto h = curio::spawn(trivial());
-      int v = co_await h.join();
-      benchmark::DoNotOptimize(v);
-    }
-  }(), kernel_options(Mode));
+  curio::run(
+      [&]() -> curio::Task<> {
+        for (auto _ : state) {
+          auto h = curio::spawn(trivial());
+          int v = co_await h.join();
+          benchmark::DoNotOptimize(v);
+        }
+      }(),
+      kernel_options(Mode));
 }
 
 // The like-for-like peer: a coroutine co_spawns a trivial coroutine and awaits its completion.
@@ -79,26 +81,28 @@ void SpawnJoin_asio_run(benchmark::State& state) {
 
 template <int Mode = 0>
 void SwitchEvent_curio(benchmark::State& state) {
-  curio::run([&]() -> curio::Task<> {
-    curio::Event ping, pong;
-    bool done = false;
-    auto partner = curio::spawn([&]() -> curio::Task<> {
-      for (;;) {
-        co_await ping.wait();
-        ping.clear();
-        if (done) co_return;
-        pong.set();
-      }
-    });
-    for (auto _ : state) {
-      ping.set();
-      co_await pong.wait();
-      pong.clear();
-    }
-    done = true;
-    ping.set();
-    co_await partner.join();
-  }(), kernel_options(Mode));
+  curio::run(
+      [&]() -> curio::Task<> {
+        curio::Event ping, pong;
+        bool done = false;
+        auto partner = curio::spawn([&]() -> curio::Task<> {
+          for (;;) {
+            co_await ping.wait();
+            ping.clear();
+            if (done) co_return;
+            pong.set();
+          }
+        });
+        for (auto _ : state) {
+          ping.set();
+          co_await pong.wait();
+          pong.clear();
+        }
+        done = true;
+        ping.set();
+        co_await partner.join();
+      }(),
+      kernel_options(Mode));
   bench::time_per(state, "per_switch", 2);
 }
 
@@ -133,15 +137,17 @@ void SwitchEvent_asio(benchmark::State& state) {
 
 template <int Mode = 0>
 void SwitchYield_curio(benchmark::State& state) {
-  curio::run([&]() -> curio::Task<> {
-    bool done = false;
-    auto partner = curio::spawn([&]() -> curio::Task<> {
-      while (!done) co_await curio::sleep(0s);
-    });
-    for (auto _ : state) co_await curio::sleep(0s);
-    done = true;
-    co_await partner.join();
-  }(), kernel_options(Mode));
+  curio::run(
+      [&]() -> curio::Task<> {
+        bool done = false;
+        auto partner = curio::spawn([&]() -> curio::Task<> {
+          while (!done) co_await curio::sleep(0s);
+        });
+        for (auto _ : state) co_await curio::sleep(0s);
+        done = true;
+        co_await partner.join();
+      }(),
+      kernel_options(Mode));
   bench::time_per(state, "per_switch", 2);
 }
 

@@ -42,17 +42,16 @@ int main(int argc, char** argv) {
   std::vector<KernelStats> stats(kernels);
   std::printf("serving on 127.0.0.1:%u with %zu kernels; Ctrl-C or kill -TERM to stop\n", port, kernels);
   std::fflush(stdout);
-  curio::run_parallel(
-      kernels,
-      [&](std::size_t k) -> Task<> {
-        // Each kernel makes its own listener: a socket belongs to the kernel that made it.
-        curio::Socket listener = curio::tcp_server_socket("127.0.0.1", port, {.reuse_port = true});
-        KernelStats& mine = stats[k];
-        co_await curio::run_server(std::move(listener), [&mine](curio::Socket c, curio::SocketAddress) {
-          return echo_client(mine, std::move(c));
-        });
-      },
-      {.stop_on_signals = true});
+  curio::run_parallel(kernels,
+                      [&](std::size_t k) -> Task<> {
+                        // Each kernel makes its own listener: a socket belongs to the kernel that made it.
+                        curio::Socket listener = curio::tcp_server_socket("127.0.0.1", port, {.reuse_port = true});
+                        KernelStats& mine = stats[k];
+                        co_await curio::run_server(std::move(listener), [&mine](curio::Socket c, curio::SocketAddress) {
+                          return echo_client(mine, std::move(c));
+                        });
+                      },
+                      {.stop_on_signals = true});
   std::printf("shutting down\n");
   for (std::size_t k = 0; k < kernels; ++k)
     std::printf("kernel %zu served %zu connections, %zu bytes\n", k, stats[k].connections, stats[k].bytes);

@@ -14,8 +14,7 @@ using namespace std::chrono_literals;
 curio::Task<> talk(std::uint16_t port, std::string cafile, std::vector<std::string> messages) {
   auto context = curio::SslContext::client();
   context.load_verify_locations(cafile);
-  curio::SslStream stream =
-      co_await curio::timeout_after(5s, curio::open_connection("localhost", port, context));
+  curio::SslStream stream = co_await curio::timeout_after(5s, curio::open_connection("localhost", port, context));
   std::printf("connected: %s, %s, server %s\n", stream.version().c_str(), stream.cipher().c_str(),
               stream.peer_subject().c_str());
   for (const std::string& m : messages) {
@@ -23,8 +22,8 @@ curio::Task<> talk(std::uint16_t port, std::string cafile, std::vector<std::stri
     std::string reply = co_await curio::timeout_after(5s, stream.readline());
     std::printf("sent %-20s got back %s", m.c_str(), reply.c_str());
   }
-  co_await stream.shutdown();                                    // our close_notify
-  co_await curio::timeout_after(5s, stream.readall());           // and the server's
+  co_await stream.shutdown();                           // our close_notify
+  co_await curio::timeout_after(5s, stream.readall());  // and the server's
 }
 
 int main(int argc, char** argv) {

@@ -33,12 +33,11 @@ int main(int argc, char** argv) {
   try {
     auto context = curio::SslContext::server();
     context.load_cert_chain(cert, key);
-    curio::SslServerOptions options{
-        .ssl = context,
-        .handshake_timeout = 5,
-        .on_handshake_error = [](const curio::SocketAddress& a, const curio::SslError& e) {
-          std::fprintf(stderr, "%s: %s\n", a.to_string().c_str(), e.what());
-        }};
+    curio::SslServerOptions options{.ssl = context,
+                                    .handshake_timeout = 5,
+                                    .on_handshake_error = [](const curio::SocketAddress& a, const curio::SslError& e) {
+                                      std::fprintf(stderr, "%s: %s\n", a.to_string().c_str(), e.what());
+                                    }};
     std::printf("TLS echo server on 127.0.0.1:%u\n", port);
     std::fflush(stdout);
     curio::run(curio::tcp_server("127.0.0.1", port, echo_lines, options));

@@ -50,7 +50,8 @@ int connect_to(const std::string& host, const std::string& port) {
 bool read_answer(int fd, std::string& pending) {
   char buf[4096];
   for (;;) {
-    if (pending.size() >= kPrompt.size() && pending.compare(pending.size() - kPrompt.size(), kPrompt.size(), kPrompt) == 0) {
+    if (pending.size() >= kPrompt.size() &&
+        pending.compare(pending.size() - kPrompt.size(), kPrompt.size(), kPrompt) == 0) {
       std::fwrite(pending.data(), 1, pending.size() - kPrompt.size(), stdout);
       std::fflush(stdout);
       pending.clear();

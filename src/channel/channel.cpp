@@ -127,8 +127,8 @@ Task<std::string> recv_frame(ConnectionState* s, std::size_t max) {
 std::string hmac_sha256(const std::string& key, std::string_view message) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
-            message.size(), out, &len))
+  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+            reinterpret_cast<const unsigned char*>(message.data()), message.size(), out, &len))
     throw RuntimeError("curio: HMAC-SHA256 failed in OpenSSL");
   return std::string(reinterpret_cast<char*>(out), len);
 }

@@ -50,10 +50,9 @@ class EpollPoller final : public Poller {
     }
     for (int i = 0; i < n; ++i) {
       std::uint32_t ev = events[i].events;
-      out.push_back(PollEvent{static_cast<FdRegistration*>(events[i].data.ptr),
-                              (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0,
-                              (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0,
-                              (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)) != 0});
+      out.push_back(PollEvent{
+          static_cast<FdRegistration*>(events[i].data.ptr), (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0,
+          (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0, (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)) != 0});
     }
   }
 

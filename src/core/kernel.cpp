@@ -67,8 +67,8 @@ std::unique_ptr<detail::Poller> make_poller(IoBackend requested, int inbox_fd) {
       try {
         return detail::make_uring_poller(inbox_fd);
       } catch (const SystemError& e) {
-        throw SystemError(e.code().value(), std::string("curio: the io_uring backend was requested but cannot be used: ") +
-                                                e.what());
+        throw SystemError(e.code().value(),
+                          std::string("curio: the io_uring backend was requested but cannot be used: ") + e.what());
       }
     case IoBackend::Auto:
       break;
@@ -126,18 +126,18 @@ void report_hook_error(const char* hook) noexcept {
 }
 }  // namespace
 
-#define CURIO_NOTIFY(hook)                        \
-  for (auto& a : activations_) {                  \
-    try {                                         \
-      a->hook(TaskView(t));                       \
-    } catch (...) {                               \
-      report_hook_error(#hook);                   \
-    }                                             \
+#define CURIO_NOTIFY(hook)       \
+  for (auto& a : activations_) { \
+    try {                        \
+      a->hook(TaskView(t));      \
+    } catch (...) {              \
+      report_hook_error(#hook);  \
+    }                            \
   }
 void Kernel::notify_created(TaskState* t) noexcept { CURIO_NOTIFY(created) }
 void Kernel::notify_running(TaskState* t) noexcept { CURIO_NOTIFY(running) }
 void Kernel::notify_suspended(TaskState* t) noexcept { CURIO_NOTIFY(suspended) }
-void Kernel::notify_terminated(TaskState* t) noexcept { CURIO_NOTIFY(terminated) }
+void Kernel::notify_terminated(TaskState* t) noexcept {CURIO_NOTIFY(terminated)}
 #undef CURIO_NOTIFY
 
 Kernel::~Kernel() {
@@ -382,8 +382,8 @@ void Kernel::expire_timers(std::int64_t now) {
   }
 }
 
-TaskState* Kernel::spawn(std::coroutine_handle<> root, detail::PromiseBase* promise, bool daemon,
-                         std::string_view name, const detail::ResultOps* ops) {
+TaskState* Kernel::spawn(std::coroutine_handle<> root, detail::PromiseBase* promise, bool daemon, std::string_view name,
+                         const detail::ResultOps* ops) {
   if (shut_down_) {
     root.destroy();
     throw RuntimeError("curio::spawn: the kernel has been shut down");

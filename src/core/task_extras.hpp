@@ -21,11 +21,11 @@ struct LocalContext {
 };
 
 struct TaskExtras {
-  std::string name;                             // empty: unnamed ("task")
-  std::shared_ptr<const LocalContext> locals;   // TaskLocal values (inherited at spawn)
-  void* observer = nullptr;                     // the monitor's record of this task
-  std::exception_ptr crash_error;               // the exception crash_frames belong to
-  std::vector<Frame> crash_frames;              // where it escaped from, root first
+  std::string name;                            // empty: unnamed ("task")
+  std::shared_ptr<const LocalContext> locals;  // TaskLocal values (inherited at spawn)
+  void* observer = nullptr;                    // the monitor's record of this task
+  std::exception_ptr crash_error;              // the exception crash_frames belong to
+  std::vector<Frame> crash_frames;             // where it escaped from, root first
 };
 
 // The calling thread's task-local values when it runs no task (a spawn_thread thread, or the

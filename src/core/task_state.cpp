@@ -1,13 +1,12 @@
 // src/core/task_state.cpp: task records: construction, names, and the "never joined" report.
 #include "curio/core/detail/task_state.hpp"
 
-#include "task_extras.hpp"
-
 #include <cstdio>
 #include <string>
 
 #include "curio/core/log.hpp"
 #include "curio/core/task.hpp"
+#include "task_extras.hpp"
 
 namespace curio {
 

@@ -105,7 +105,8 @@ std::string crash_trace_text(TaskState* t) {
 
 void frames_of(TaskState* t, std::vector<Frame>& out) {
   out.clear();
-  if (t->terminated || t->root.done() || Traps::running_task(*t->kernel) == t) return;  // running: frames are on the stack
+  if (t->terminated || t->root.done() || Traps::running_task(*t->kernel) == t)
+    return;  // running: frames are on the stack
   if (t->resume_at == t->root || !t->resume_at)
     collect_frames(t->promise, out);  // not started yet, or the root itself is in the trap
   else

@@ -11,8 +11,9 @@ namespace curio::detail {
 void FdHandle::ensure_registered() {
   if (reg_ && reg_->registered) {
     if (reg_->kernel != Kernel::current())
-      throw RuntimeError("curio: fd " + std::to_string(fd_) +
-                         " belongs to another kernel (a file descriptor registered with one kernel was used from another)");
+      throw RuntimeError(
+          "curio: fd " + std::to_string(fd_) +
+          " belongs to another kernel (a file descriptor registered with one kernel was used from another)");
     return;
   }
   if (!reg_) reg_ = std::make_unique<FdRegistration>();

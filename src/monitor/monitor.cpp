@@ -65,8 +65,8 @@ struct Entry {
   std::atomic<std::int32_t> fd{-1};
   std::atomic<std::uint64_t> join_id{0};
   std::atomic<const void*> object{nullptr};
-  std::atomic<std::uint32_t> depth{0};     // frames stored
-  std::atomic<std::uint32_t> omitted{0};   // outer frames beyond kEntryFrames
+  std::atomic<std::uint32_t> depth{0};    // frames stored
+  std::atomic<std::uint32_t> omitted{0};  // outer frames beyond kEntryFrames
   struct AtomicFrame {
     std::atomic<const char*> function{nullptr};
     std::atomic<const char*> file{nullptr};

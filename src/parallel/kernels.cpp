@@ -111,14 +111,14 @@ void ParallelRun::stop() {
   for (std::size_t k = 0; k < slots_.size(); ++k) {
     if (!inboxes[k]) continue;
     Traps::post_call(*inboxes[k], std::make_unique<StopCall>([this, k] {
-                       Slot& s = slots_[k];
-                       s.stop_requested = true;
-                       TaskState* t = s.body.get();
-                       if (s.in_main && t && !t->terminated) {
-                         t->cancelled = true;
-                         Traps::cancel(t, std::make_exception_ptr(TaskCancelled("run_parallel: stopped")));
-                       }
-                     }));
+      Slot& s = slots_[k];
+      s.stop_requested = true;
+      TaskState* t = s.body.get();
+      if (s.in_main && t && !t->terminated) {
+        t->cancelled = true;
+        Traps::cancel(t, std::make_exception_ptr(TaskCancelled("run_parallel: stopped")));
+      }
+    }));
   }
 }
 
@@ -177,7 +177,8 @@ void ParallelRun::thread_main(std::size_t i) {
 Task<> ParallelRun::body(std::size_t i) {
   Slot& s = slots_[i];
   s.body = TaskRef(Traps::current());
-  if (i == 0 && extra_on_kernel0) spawn(extra_on_kernel0(), SpawnOptions{.daemon = true, .name = "run_parallel signals"});
+  if (i == 0 && extra_on_kernel0)
+    spawn(extra_on_kernel0(), SpawnOptions{.daemon = true, .name = "run_parallel signals"});
   std::exception_ptr failure;
   {
     std::lock_guard lock(mu_);
@@ -241,7 +242,8 @@ void ParallelRun::main_ended() {
 std::shared_ptr<RemoteInbox> parallel_inbox(std::size_t k, const char* what) {
   ParallelRun* run = tls_run;
   if (!run)
-    throw RuntimeError(std::string("curio::") + what + ": this kernel is not part of a run_parallel (no other kernels)");
+    throw RuntimeError(std::string("curio::") + what +
+                       ": this kernel is not part of a run_parallel (no other kernels)");
   if (k >= run->size())
     throw RuntimeError(std::string("curio::") + what + ": no kernel " + std::to_string(k) + " (this run has " +
                        std::to_string(run->size()) + ")");

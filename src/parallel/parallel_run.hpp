@@ -45,11 +45,11 @@ class ParallelRun : public std::enable_shared_from_this<ParallelRun> {
 
  private:
   struct Slot {
-    std::shared_ptr<RemoteInbox> inbox;             // written before the barrier
-    std::shared_ptr<RemoteSignal> release;          // set when every main has ended
-    TaskRef body;                                   // kernel thread only
-    bool in_main = false;                           // kernel thread only
-    bool stop_requested = false;                    // kernel thread only
+    std::shared_ptr<RemoteInbox> inbox;     // written before the barrier
+    std::shared_ptr<RemoteSignal> release;  // set when every main has ended
+    TaskRef body;                           // kernel thread only
+    bool in_main = false;                   // kernel thread only
+    bool stop_requested = false;            // kernel thread only
   };
   void thread_main(std::size_t i);
   Task<> body(std::size_t i);
@@ -65,8 +65,8 @@ class ParallelRun : public std::enable_shared_from_this<ParallelRun> {
 
   mutable std::mutex mu_;
   std::condition_variable started_cv_;
-  std::size_t started_ = 0;      // threads past kernel construction
-  bool start_failed_ = false;    // a kernel could not be made: nobody runs main
+  std::size_t started_ = 0;    // threads past kernel construction
+  bool start_failed_ = false;  // a kernel could not be made: nobody runs main
   std::size_t running_mains_ = 0;
   std::size_t ended_threads_ = 0;
   bool stopping_ = false;

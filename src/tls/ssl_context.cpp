@@ -1,4 +1,6 @@
 // src/tls/ssl_context.cpp: SslContext over OpenSSL's SSL_CTX, and the ALPN and SNI callbacks.
+#include "curio/tls/ssl_context.hpp"
+
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 
@@ -8,7 +10,6 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "curio/tls/ssl_context.hpp"
 #include "curio/tls/ssl_stream.hpp"
 #include "tls/tls_internal.hpp"
 
@@ -165,8 +166,8 @@ SslContext& SslContext::load_cert_chain(const std::string& certfile, const std::
   if (SSL_CTX_use_PrivateKey_file(impl_->ctx, keyfile.c_str(), SSL_FILETYPE_PEM) != 1) {
     SslError::Details d = tls_detail::take_openssl_error("unknown error");
     if (ERR_GET_REASON(d.code) == X509_R_KEY_VALUES_MISMATCH)
-      throw tls_detail::make_error("the private key '" + keyfile + "' does not match the certificate '" + certfile + "'",
-                                   std::move(d));
+      throw tls_detail::make_error(
+          "the private key '" + keyfile + "' does not match the certificate '" + certfile + "'", std::move(d));
     throw tls_detail::make_error("cannot load the private key '" + keyfile + "'", std::move(d));
   }
   if (SSL_CTX_check_private_key(impl_->ctx) != 1)
@@ -253,8 +254,7 @@ SslContext& SslContext::load_default_verify_paths() {
 SslContext& SslContext::set_verify_mode(VerifyMode mode) {
   int flags = SSL_VERIFY_NONE;
   if (mode == VerifyMode::Optional) flags = SSL_VERIFY_PEER;
-  if (mode == VerifyMode::Required)
-    flags = SSL_VERIFY_PEER | (impl_->server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
+  if (mode == VerifyMode::Required) flags = SSL_VERIFY_PEER | (impl_->server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
   SSL_CTX_set_verify(impl_->ctx, flags, nullptr);
   impl_->verify = mode;
   return *this;

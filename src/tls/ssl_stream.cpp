@@ -32,10 +32,10 @@ struct SslStream::Core {
   std::shared_ptr<SslContext::Impl> sni_context;  // the context SNI switched to, if any
   SSL* ssl = nullptr;
 
-  std::string in;         // received ciphertext not yet consumed by OpenSSL
+  std::string in;  // received ciphertext not yet consumed by OpenSSL
   std::size_t in_pos = 0;
   bool transport_eof = false;  // the socket reached end of stream
-  std::string out;        // ciphertext sealed by OpenSSL, not yet sent
+  std::string out;             // ciphertext sealed by OpenSSL, not yet sent
   std::size_t out_pos = 0;
   bool flushing = false;  // a task is sending `out` (a second one leaves it to the first)
 

@@ -22,8 +22,8 @@ struct SslContext::Impl {
   bool server = false;
   bool check_hostname = false;
   VerifyMode verify = VerifyMode::None;
-  std::vector<unsigned char> alpn_wire;       // ALPN list in wire format (length-prefixed names)
-  std::map<std::string, SslContext> sni;      // lower-case name -> context
+  std::vector<unsigned char> alpn_wire;   // ALPN list in wire format (length-prefixed names)
+  std::map<std::string, SslContext> sni;  // lower-case name -> context
   std::function<std::optional<SslContext>(std::string_view)> sni_callback;
 
   Impl() = default;

@@ -58,9 +58,10 @@ TEST(Activation, OrderForATaskThatSleepsThreeTimes) {
         co_await h.join();
       }(),
       {.activations = {rec}});
-  std::vector<std::string> want = {
-      "created:READY",  "running:RUNNING", "suspended:TIME_SLEEP", "running:RUNNING",      "suspended:TIME_SLEEP",
-      "running:RUNNING", "suspended:TIME_SLEEP", "running:RUNNING", "suspended:TERMINATED", "terminated:TERMINATED"};
+  std::vector<std::string> want = {"created:READY",        "running:RUNNING",      "suspended:TIME_SLEEP",
+                                   "running:RUNNING",      "suspended:TIME_SLEEP", "running:RUNNING",
+                                   "suspended:TIME_SLEEP", "running:RUNNING",      "suspended:TERMINATED",
+                                   "terminated:TERMINATED"};
   EXPECT_EQ(rec->events, want);
 }
 
@@ -108,7 +109,8 @@ TEST(Activation, NullActivationIsAClearError) {
 // --- Where -----------------------------------------------------------------------------------
 
 Task<> inner_sleep(int& line) {
-  line = __LINE__; co_await curio::sleep(10s);  // clang-format off
+  line = __LINE__;
+  co_await curio::sleep(10s);  // clang-format off
 }
 Task<> outer_sleep(int& outer, int& inner) {
   outer = __LINE__; co_await inner_sleep(inner);

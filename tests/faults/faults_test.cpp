@@ -52,42 +52,44 @@ const curio::KernelOptions kEpoll{.backend = curio::IoBackend::Epoll};
 }  // namespace
 
 TEST(ReliabilityFaults, EpollCtlFailureRaisesInTheWaitingTaskAndTheKernelGoesOn) {
-  curio::run([]() -> Task<> {
-    auto pair = co_await tcp_pair();
-    Socket& client = pair.first;
-    Socket& server = pair.second;
-    Ticker ticker;
-    auto tick = curio::spawn(ticker.run());
-    co_await curio::sleep(5ms);
-    int before = ticker.ticks;
-    fault::epoll_ctl_add.arm(1, ENOMEM);
-    int err = co_await errno_of([&]() -> Task<> { co_await server.recv(10); });
-    EXPECT_EQ(err, ENOMEM);
-    EXPECT_EQ(fault::epoll_ctl_add.failed.load(), 1);
-    co_await curio::sleep(5ms);
-    EXPECT_GT(ticker.ticks, before);
-    // The fault is gone: the same socket registers on its next wait and works.
-    auto reader = curio::spawn(server.recv(10));
-    co_await curio::sleep(2ms);
-    co_await client.sendall("hello");
-    EXPECT_EQ(co_await curio::timeout_after(5s, reader.join()), "hello");
-    co_await tick.cancel();
-  }(),
-             kEpoll);
+  curio::run(
+      []() -> Task<> {
+        auto pair = co_await tcp_pair();
+        Socket& client = pair.first;
+        Socket& server = pair.second;
+        Ticker ticker;
+        auto tick = curio::spawn(ticker.run());
+        co_await curio::sleep(5ms);
+        int before = ticker.ticks;
+        fault::epoll_ctl_add.arm(1, ENOMEM);
+        int err = co_await errno_of([&]() -> Task<> { co_await server.recv(10); });
+        EXPECT_EQ(err, ENOMEM);
+        EXPECT_EQ(fault::epoll_ctl_add.failed.load(), 1);
+        co_await curio::sleep(5ms);
+        EXPECT_GT(ticker.ticks, before);
+        // The fault is gone: the same socket registers on its next wait and works.
+        auto reader = curio::spawn(server.recv(10));
+        co_await curio::sleep(2ms);
+        co_await client.sendall("hello");
+        EXPECT_EQ(co_await curio::timeout_after(5s, reader.join()), "hello");
+        co_await tick.cancel();
+      }(),
+      kEpoll);
 }
 
 TEST(ReliabilityFaults, EpollCtlFailureMessageNamesTheCall) {
-  curio::run([]() -> Task<> {
-    auto [client, server] = co_await tcp_pair();
-    fault::epoll_ctl_add.arm(1, ENOMEM);
-    try {
-      co_await server.recv(10);
-      ADD_FAILURE() << "recv should have raised";
-    } catch (const curio::SystemError& e) {
-      EXPECT_NE(std::string(e.what()).find("epoll_ctl"), std::string::npos) << e.what();
-    }
-  }(),
-             kEpoll);
+  curio::run(
+      []() -> Task<> {
+        auto [client, server] = co_await tcp_pair();
+        fault::epoll_ctl_add.arm(1, ENOMEM);
+        try {
+          co_await server.recv(10);
+          ADD_FAILURE() << "recv should have raised";
+        } catch (const curio::SystemError& e) {
+          EXPECT_NE(std::string(e.what()).find("epoll_ctl"), std::string::npos) << e.what();
+        }
+      }(),
+      kEpoll);
 }
 
 TEST(ReliabilityFaults, AcceptFailureRaisesInTheAcceptingTaskOnly) {

@@ -87,7 +87,8 @@ std::string ps_row(const std::string& ps, std::uint64_t id) {
 }
 
 Task<> parked_on(curio::Event& ev, int& line) {
-  line = __LINE__; co_await ev.wait();
+  line = __LINE__;
+  co_await ev.wait();
 }
 
 TEST(Monitor, PsListsTheTasksWithTheirStates) {
@@ -220,9 +221,14 @@ TEST(Monitor, BadCommandsGetClearAnswers) {
       []() -> Task<> {
         auto answers = co_await curio::run_in_thread([] {
           Client c(port());
-          return std::vector<std::string>{c.command("frobnicate"), c.command("where"), c.command("where x"),
-                                          c.command("where 999999999"), c.command("cancel 999999999"),
-                                          c.command("signal NOPE"), c.command("help"), c.banner};
+          return std::vector<std::string>{c.command("frobnicate"),
+                                          c.command("where"),
+                                          c.command("where x"),
+                                          c.command("where 999999999"),
+                                          c.command("cancel 999999999"),
+                                          c.command("signal NOPE"),
+                                          c.command("help"),
+                                          c.banner};
         });
         EXPECT_EQ(answers[0], "Unknown command 'frobnicate'. Type help.\n");
         EXPECT_EQ(answers[1], "Usage: where ID (a task id from ps)\n");

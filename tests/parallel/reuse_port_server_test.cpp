@@ -163,8 +163,7 @@ TEST(ParallelServer, APortTakenWithoutReusePortFailsTheWholeServer) {
     Socket taken = curio::tcp_server_socket("127.0.0.1", 0, {.reuse_address = false});
     std::uint16_t port = taken.getsockname().port();
     try {
-      co_await curio::tcp_server("127.0.0.1", port, [](Socket, SocketAddress) -> Task<> { co_return; },
-                                 {.kernels = 2});
+      co_await curio::tcp_server("127.0.0.1", port, [](Socket, SocketAddress) -> Task<> { co_return; }, {.kernels = 2});
       ADD_FAILURE() << "tcp_server returned";
     } catch (const curio::SystemError& e) {
       EXPECT_EQ(e.error_number(), EADDRINUSE);
@@ -174,8 +173,8 @@ TEST(ParallelServer, APortTakenWithoutReusePortFailsTheWholeServer) {
 
 TEST(ParallelServer, PortZeroWithSeveralKernelsIsARuntimeError) {
   curio::run([]() -> Task<> {
-    EXPECT_THROW(co_await curio::tcp_server("127.0.0.1", 0, [](Socket, SocketAddress) -> Task<> { co_return; },
-                                            {.kernels = 2}),
-                 curio::RuntimeError);
+    EXPECT_THROW(
+        co_await curio::tcp_server("127.0.0.1", 0, [](Socket, SocketAddress) -> Task<> { co_return; }, {.kernels = 2}),
+        curio::RuntimeError);
   }());
 }

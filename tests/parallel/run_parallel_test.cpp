@@ -60,13 +60,12 @@ TEST(ParallelRun, DefaultKernelCountIsTheNumberOfCpusInTheAffinityMask) {
 TEST(ParallelRun, PinnedKernelsRunOnTheirCpuOfTheAffinityMask) {
   std::vector<int> cpus = affinity();
   std::vector<int> seen(4, -1);
-  curio::run_parallel(
-      4,
-      [&](std::size_t i) -> Task<> {
-        seen[i] = ::sched_getcpu();
-        co_return;
-      },
-      {.pin = true});
+  curio::run_parallel(4,
+                      [&](std::size_t i) -> Task<> {
+                        seen[i] = ::sched_getcpu();
+                        co_return;
+                      },
+                      {.pin = true});
   for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(seen[i], cpus[i % cpus.size()]) << "kernel " << i;
 }
 
@@ -178,9 +177,7 @@ TEST(ParallelRun, CalledInsideAKernelIsARuntimeError) {
   }());
 }
 
-TEST(ParallelRun, AnEmptyMainIsARuntimeError) {
-  EXPECT_THROW(curio::run_parallel(2, {}), curio::RuntimeError);
-}
+TEST(ParallelRun, AnEmptyMainIsARuntimeError) { EXPECT_THROW(curio::run_parallel(2, {}), curio::RuntimeError); }
 
 TEST(ParallelRun, KernelIndexOutsideARunIsARuntimeError) {
   EXPECT_THROW(curio::kernel_index(), curio::RuntimeError);

@@ -49,9 +49,7 @@ TEST(ParallelSpawnOn, TheCallableFormMakesTheCoroutineOnTheTargetKernel) {
 }
 
 TEST(ParallelSpawnOn, RaisesTheRemoteTasksExceptionUnwrapped) {
-  on_kernel0([]() -> Task<> {
-    EXPECT_THROW(co_await curio::spawn_on(1, fail_after(1ms)), Boom);
-  });
+  on_kernel0([]() -> Task<> { EXPECT_THROW(co_await curio::spawn_on(1, fail_after(1ms)), Boom); });
 }
 
 TEST(ParallelSpawnOn, ManyCallsFromSeveralTasksAllComeBack) {
@@ -102,14 +100,15 @@ TEST(ParallelSpawnOn, CancellingTheCallerCancelsTheRemoteTaskAndWaitsForIt) {
 TEST(ParallelSpawnOn, ATimeoutAroundTheCallRaisesTaskTimeoutAndCancelsTheRemoteTask) {
   std::atomic<bool> remote_cancelled{false};
   on_kernel0([&]() -> Task<> {
-    EXPECT_THROW(co_await curio::timeout_after(20ms, curio::spawn_on(1, [&]() -> Task<> {
-                                                 try {
-                                                   co_await curio::sleep(60s);
-                                                 } catch (const curio::TaskCancelled&) {
-                                                   remote_cancelled = true;
-                                                   throw;
-                                                 }
-                                               })),
+    EXPECT_THROW(co_await curio::timeout_after(20ms, curio::spawn_on(1,
+                                                                     [&]() -> Task<> {
+                                                                       try {
+                                                                         co_await curio::sleep(60s);
+                                                                       } catch (const curio::TaskCancelled&) {
+                                                                         remote_cancelled = true;
+                                                                         throw;
+                                                                       }
+                                                                     })),
                  curio::TaskTimeout);
     EXPECT_TRUE(remote_cancelled.load());
   });
@@ -123,9 +122,7 @@ TEST(ParallelSpawnOn, IgnoreAfterAroundAQuickCallGetsItsValue) {
 }
 
 TEST(ParallelSpawnOn, OnItsOwnKernelWorksToo) {
-  on_kernel0([]() -> Task<> {
-    EXPECT_EQ(co_await curio::spawn_on(0, where_am_i("self")), "self on kernel 0");
-  });
+  on_kernel0([]() -> Task<> { EXPECT_EQ(co_await curio::spawn_on(0, where_am_i("self")), "self on kernel 0"); });
 }
 
 TEST(ParallelSpawnOn, ToAKernelThatDoesNotExistIsARuntimeError) {
@@ -183,9 +180,7 @@ TEST(ParallelCallOn, RunsTheFunctionOnTheTargetKernelsThread) {
 }
 
 TEST(ParallelCallOn, RaisesTheFunctionsException) {
-  on_kernel0([]() -> Task<> {
-    EXPECT_THROW(co_await curio::call_on(1, []() -> int { throw Boom(); }), Boom);
-  });
+  on_kernel0([]() -> Task<> { EXPECT_THROW(co_await curio::call_on(1, []() -> int { throw Boom(); }), Boom); });
 }
 
 TEST(ParallelCallOn, ReadsStateThatBelongsToTheOtherKernel) {

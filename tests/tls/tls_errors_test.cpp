@@ -45,10 +45,10 @@ void run_case(SslContext server_ctx, Body body) {
       ServerUnderTest st;
       Socket listener = loopback_listener(64);
       st.port = listener.getsockname().port();
-      curio::SslServerOptions opts{.ssl = server_ctx, .handshake_timeout = 5,
-                                   .on_handshake_error = [&](const SocketAddress&, const SslError& e) {
-                                     st.errors.push_back(e);
-                                   }};
+      curio::SslServerOptions opts{
+          .ssl = server_ctx,
+          .handshake_timeout = 5,
+          .on_handshake_error = [&](const SocketAddress&, const SslError& e) { st.errors.push_back(e); }};
       auto server = curio::spawn(curio::run_server(std::move(listener), echo_line, opts));
       std::exception_ptr failure;
       try {

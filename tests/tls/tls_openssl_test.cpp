@@ -23,7 +23,9 @@ namespace {
 
 const Pki& pki() { return Pki::get(); }
 
-std::vector<std::string> cert_args(const std::string& name) { return {"-cert", pki().cert(name), "-key", pki().key(name)}; }
+std::vector<std::string> cert_args(const std::string& name) {
+  return {"-cert", pki().cert(name), "-key", pki().key(name)};
+}
 
 std::vector<std::string> operator+(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -68,7 +70,6 @@ Task<> echo_line(SslStream s, SocketAddress) {
   co_await s.shutdown();
 }
 
-
 std::vector<std::string> verify_args(const std::string& name = "localhost") {
   return {"-CAfile", pki().ca(), "-verify_return_error", "-verify_hostname", name, "-servername", name};
 }
@@ -81,7 +82,8 @@ TEST(TlsOpenssl, OurClientEchoesWithOpensslServer) {
   auto main = []() -> Task<> {
     OpensslServer server(cert_args("server") + std::vector<std::string>{"-rev"});
     co_await server.ready();
-    SslStream s = co_await curio::timeout_after(10s, curio::open_connection("localhost", server.port, client_context()));
+    SslStream s =
+        co_await curio::timeout_after(10s, curio::open_connection("localhost", server.port, client_context()));
     co_await s.write("hello openssl\n");
     EXPECT_EQ(co_await curio::timeout_after(10s, s.readline()), "lssnepo olleh\n");  // -rev reverses lines
     EXPECT_EQ(s.version(), "TLSv1.3");
@@ -97,7 +99,8 @@ TEST(TlsOpenssl, OurClientSendsFourMegabytesByteExactToOpensslServer) {
     const std::string data = pattern(4 << 20);
     auto receiver = curio::spawn(server.process.stdout_stream()->readall());  // -quiet: only the data
     {
-      SslStream s = co_await curio::timeout_after(10s, curio::open_connection("localhost", server.port, client_context()));
+      SslStream s =
+          co_await curio::timeout_after(10s, curio::open_connection("localhost", server.port, client_context()));
       co_await curio::timeout_after(10s, s.write(data));
       co_await s.shutdown();
       // Closing with unread data (s_server's session tickets) would reset the connection and
@@ -116,7 +119,8 @@ TEST(TlsOpenssl, OurClientReceivesFourMegabytesByteExactFromOpensslServer) {
     OpensslServer server(cert_args("server") + std::vector<std::string>{"-naccept", "1"});
     co_await server.ready();
     const std::string data = pattern(4 << 20);
-    SslStream s = co_await curio::timeout_after(10s, curio::open_connection("localhost", server.port, client_context()));
+    SslStream s =
+        co_await curio::timeout_after(10s, curio::open_connection("localhost", server.port, client_context()));
     auto sender = curio::spawn(server.process.stdin_stream()->write(data));  // s_server sends its stdin
     std::string got = co_await curio::timeout_after(10s, s.read_exactly(data.size()));
     co_await sender.join();
@@ -141,7 +145,8 @@ TEST(TlsOpenssl, AlpnWithOpensslServer) {
 TEST(TlsOpenssl, SniToOpensslServerGetsTheCertificateForTheName) {
   auto main = []() -> Task<> {
     OpensslServer server(cert_args("server") + std::vector<std::string>{"-rev", "-servername", "a.test", "-cert2",
-                                                                        pki().cert("a.test"), "-key2", pki().key("a.test")});
+                                                                        pki().cert("a.test"), "-key2",
+                                                                        pki().key("a.test")});
     co_await server.ready();
     curio::SslConnectOptions options{.ssl = client_context(), .server_hostname = "a.test"};  // (named: GCC 12)
     SslStream a = co_await curio::timeout_after(10s, curio::open_connection("127.0.0.1", server.port, options));
@@ -166,7 +171,8 @@ TEST(TlsOpenssl, MutualTlsWithOpensslServerAcceptsOurClientCertificate) {
 }
 
 TEST(TlsOpenssl, MutualTlsWithOpensslServerRefusesOurClientWithoutCertificate) {
-  SslError e = curio::run(our_client_fails(cert_args("server") + std::vector<std::string>{"-Verify", "1", "-CAfile", pki().ca()}));
+  SslError e = curio::run(
+      our_client_fails(cert_args("server") + std::vector<std::string>{"-Verify", "1", "-CAfile", pki().ca()}));
   EXPECT_NE(std::string(e.what()).find("certificate required"), std::string::npos) << e.what();
 }
 
@@ -201,7 +207,8 @@ TEST(TlsOpenssl, TruncatedCloseByAKilledOpensslServerIsAnSslError) {
   auto main = []() -> Task<> {
     OpensslServer server(cert_args("server"));
     co_await server.ready();
-    SslStream s = co_await curio::timeout_after(10s, curio::open_connection("localhost", server.port, client_context()));
+    SslStream s =
+        co_await curio::timeout_after(10s, curio::open_connection("localhost", server.port, client_context()));
     co_await server.process.stdin_stream()->write("last line\n");
     EXPECT_EQ(co_await curio::timeout_after(10s, s.readline()), "last line\n");
     server.process.kill();  // the system closes its socket: a FIN without close_notify
@@ -252,7 +259,8 @@ TEST(TlsOpenssl, AlpnWithOpensslClient) {
     co_await s.write("alpn=" + s.alpn_protocol() + "\n");
     co_await s.shutdown();
   };
-  std::string out = curio::run(with_s_client({.ssl = server}, handler, verify_args() + std::vector<std::string>{"-alpn", "spdy/3,http/1.1"}, ""));
+  std::string out = curio::run(with_s_client({.ssl = server}, handler,
+                                             verify_args() + std::vector<std::string>{"-alpn", "spdy/3,http/1.1"}, ""));
   EXPECT_EQ(out, "alpn=http/1.1\n");
 }
 
@@ -295,10 +303,9 @@ TEST(TlsOpenssl, MutualTlsRefusesAnOpensslClientWithoutCertificate) {
 
 TEST(TlsOpenssl, OpensslClientThatDistrustsOurCertificateIsAnSslErrorOnOurServer) {
   std::vector<std::string> errors;
-  curio::SslServerOptions opts{.ssl = server_context("stranger"),
-                               .on_handshake_error = [&](const SocketAddress&, const SslError& e) {
-                                 errors.push_back(e.reason());
-                               }};
+  curio::SslServerOptions opts{
+      .ssl = server_context("stranger"),
+      .on_handshake_error = [&](const SocketAddress&, const SslError& e) { errors.push_back(e.reason()); }};
   std::string out = curio::run(with_s_client(opts, echo_line, verify_args(), "ping\n"));
   EXPECT_EQ(out, "");
   EXPECT_EQ(errors, std::vector<std::string>{"tlsv1 alert unknown ca"});
@@ -311,7 +318,8 @@ TEST(TlsOpenssl, OpensslClientWithAnOldProtocolIsAnSslErrorOnOurServer) {
   curio::SslServerOptions opts{.ssl = server, .on_handshake_error = [&](const SocketAddress&, const SslError& e) {
                                  errors.push_back(e.reason());
                                }};
-  std::string out = curio::run(with_s_client(opts, echo_line, verify_args() + std::vector<std::string>{"-tls1_2"}, "ping\n"));
+  std::string out =
+      curio::run(with_s_client(opts, echo_line, verify_args() + std::vector<std::string>{"-tls1_2"}, "ping\n"));
   EXPECT_EQ(out, "");
   EXPECT_EQ(errors, std::vector<std::string>{"unsupported protocol"});
 }

@@ -262,9 +262,9 @@ TEST(TlsStream, MutualTlsRefusesAClientWithoutACertificate) {
     server.load_verify_locations(Pki::get().ca());
     server.set_verify_mode(curio::VerifyMode::Required);
     std::vector<std::string> refused;
-    curio::SslServerOptions opts{.ssl = server, .on_handshake_error = [&](const SocketAddress&, const curio::SslError& e) {
-                                   refused.push_back(e.reason());
-                                 }};
+    curio::SslServerOptions opts{
+        .ssl = server,
+        .on_handshake_error = [&](const SocketAddress&, const curio::SslError& e) { refused.push_back(e.reason()); }};
     co_await with_server(opts, echo_bytes, [&](std::uint16_t port) -> Task<> {
       for (const char* who : {"", "stranger-client"}) {
         auto client = client_context();
@@ -354,10 +354,10 @@ TEST(TlsStream, CancelledHandshakeResumesWhenCalledAgain) {
 TEST(TlsStream, ServerHandshakeTimeoutDropsASilentClientAndServesOthers) {
   auto main = []() -> Task<> {
     std::vector<std::string> errors;
-    curio::SslServerOptions opts{.ssl = server_context(), .handshake_timeout = 0.1,
-                                 .on_handshake_error = [&](const SocketAddress&, const curio::SslError& e) {
-                                   errors.push_back(e.what());
-                                 }};
+    curio::SslServerOptions opts{
+        .ssl = server_context(),
+        .handshake_timeout = 0.1,
+        .on_handshake_error = [&](const SocketAddress&, const curio::SslError& e) { errors.push_back(e.what()); }};
     co_await with_server(opts, echo_bytes, [&](std::uint16_t port) -> Task<> {
       Socket silent(AF_INET, SOCK_STREAM);
       co_await silent.connect(SocketAddress::ipv4("127.0.0.1", port));

@@ -19,14 +19,15 @@ struct is_task<Task<T>> : std::true_type {};
 // A callable returning a Task (curio's corofunc). A coroutine function named without & (a
 // function type, or a reference to one) counts: wrappers store std::decay_t of it.
 template <class F>
-concept TaskFactory = std::invocable<std::decay_t<F>&> && is_task<std::invoke_result_t<std::decay_t<F>&>>::value;
+concept TaskFactory = std::invocable < std::decay_t<F>
+& > &&is_task<std::invoke_result_t<std::decay_t<F>&>>::value;
 
 // A callable that returns a Task when called with args (curio's spawn(corofunc, *args)). The
 // wrappers copy or move the callable and the arguments into the task's frame, as
 // run_in_thread does, so nothing dangles while the task runs.
 template <class F, class... A>
-concept TaskFunction = std::invocable<std::decay_t<F>&&, std::decay_t<A>&&...> &&
-                       is_task<std::invoke_result_t<std::decay_t<F>&&, std::decay_t<A>&&...>>::value;
+concept TaskFunction = std::invocable<std::decay_t<F> &&, std::decay_t<A>&&...>&&
+    is_task<std::invoke_result_t<std::decay_t<F>&&, std::decay_t<A>&&...>>::value;
 
 namespace detail {
 

@@ -48,7 +48,8 @@ Task<std::tuple<value_or_monostate_t<T>...>> all_of(Task<T>... tasks) {
 }
 
 template <class... T>
-inline constexpr bool all_same_v = sizeof...(T) > 0 && (std::is_same_v<std::tuple_element_t<0, std::tuple<T...>>, T> && ...);
+inline constexpr bool all_same_v = sizeof...(T) > 0 &&
+                                   (std::is_same_v<std::tuple_element_t<0, std::tuple<T...>>, T> && ...);
 
 template <class... T>
 using any_result_t = std::conditional_t<all_same_v<T...>, std::tuple_element_t<0, std::tuple<T...>>,
@@ -92,8 +93,7 @@ Task<any_result_t<T...>> any_of(Task<T>... tasks) {
 // Cancelling or timing out the caller cancels them all. Each op is a Task, any awaitable, or a
 // callable returning a Task (as timeout_after takes).
 template <class... X>
-requires(sizeof...(X) > 0 && (TaskLike<X> && ...))
-auto all(X&&... ops) {
+requires(sizeof...(X) > 0 && (TaskLike<X> && ...)) auto all(X&&... ops) {
   return detail::all_of(detail::to_task(std::forward<X>(ops))...);
 }
 
@@ -102,8 +102,7 @@ auto all(X&&... ops) {
 // raised unchanged. The result is T when every op returns T (void if they are void), otherwise a
 // std::variant whose index() says which op finished first.
 template <class... X>
-requires(sizeof...(X) > 0 && (TaskLike<X> && ...))
-auto any(X&&... ops) {
+requires(sizeof...(X) > 0 && (TaskLike<X> && ...)) auto any(X&&... ops) {
   return detail::any_of(detail::to_task(std::forward<X>(ops))...);
 }
 

@@ -11,8 +11,8 @@
 #include <exception>
 #include <memory>
 #include <mutex>
-#include <string_view>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "curio/core/detail/result_ops.hpp"
@@ -179,7 +179,7 @@ class Kernel {
   std::size_t io_registrations_ = 0;
   std::int64_t last_poll_ns_ = 0;
   const void* thread_tag_ = nullptr;  // identifies the thread that last ran this kernel
-  std::size_t remote_waits_ = 0;  // tasks in a RemoteSignal wait (the kernel spins briefly for them)
+  std::size_t remote_waits_ = 0;      // tasks in a RemoteSignal wait (the kernel spins briefly for them)
   std::int64_t last_remote_wait_ns_ = 0;
   std::shared_ptr<detail::RemoteInbox> inbox_;
   bool shut_down_ = false;

@@ -188,7 +188,8 @@ template <class T>
 TaskHandle<T> spawn(Task<T> coro, SpawnOptions options = {}) {
   auto h = coro.release();
   if (!h) throw RuntimeError("curio::spawn: empty Task");
-  detail::TaskState* s = detail::Traps::spawn(h, &h.promise(), options.daemon, options.name, &detail::result_ops_for<T>);
+  detail::TaskState* s =
+      detail::Traps::spawn(h, &h.promise(), options.daemon, options.name, &detail::result_ops_for<T>);
   return TaskHandle<T>(detail::TaskRef(s));
 }
 template <class T>
@@ -212,9 +213,8 @@ auto spawn(F&& factory, bool daemon) {
 namespace detail {
 // The (fn, args...) form, unless the single argument is the factory form's options/daemon flag.
 template <class F, class A0, class... A>
-concept SpawnCall =
-    TaskFunction<F, A0, A...> && !std::is_same_v<std::decay_t<A0>, SpawnOptions> &&
-    !(sizeof...(A) == 0 && std::is_same_v<std::decay_t<A0>, bool> && TaskFactory<F>);
+concept SpawnCall = TaskFunction<F, A0, A...> && !std::is_same_v<std::decay_t<A0>, SpawnOptions> &&
+                    !(sizeof...(A) == 0 && std::is_same_v<std::decay_t<A0>, bool> && TaskFactory<F>);
 }  // namespace detail
 
 // curio's spawn(corofunc, *args): spawn(fetch, url, 3) calls fetch(url, 3) in the new task. The

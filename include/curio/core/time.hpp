@@ -182,7 +182,7 @@ struct is_optional_limit<std::optional<L>> : std::bool_constant<is_duration<L>::
 // optional of either, no_timeout or std::nullopt.
 template <class L>
 concept TimeLimit = detail::is_duration<L>::value || std::is_arithmetic_v<L> || detail::is_optional_limit<L>::value ||
-                    std::is_same_v<L, NoTimeout> || std::is_same_v<L, std::nullopt_t>;
+    std::is_same_v<L, NoTimeout> || std::is_same_v<L, std::nullopt_t>;
 
 namespace detail {
 template <class L>

@@ -65,7 +65,7 @@ struct RemoteCall {
   std::shared_ptr<RemoteSignal> done = std::make_shared<RemoteSignal>();
   std::optional<RemoteValue<T>> value;
   std::exception_ptr error;
-  TaskRef runner;               // the remote task (spawn_on)
+  TaskRef runner;                 // the remote task (spawn_on)
   bool cancel_requested = false;  // a cancel arrived before the remote work started
 };
 
@@ -97,7 +97,8 @@ struct RemoteSpawnCall final : InboxCall {
   std::shared_ptr<RemoteCall<T>> st;
   Make make;  // () -> Task<T>, called on the remote kernel
   std::size_t k;
-  RemoteSpawnCall(std::shared_ptr<RemoteCall<T>> s, Make m, std::size_t kk) : st(std::move(s)), make(std::move(m)), k(kk) {}
+  RemoteSpawnCall(std::shared_ptr<RemoteCall<T>> s, Make m, std::size_t kk)
+      : st(std::move(s)), make(std::move(m)), k(kk) {}
   void run() noexcept override {
     if (st->cancel_requested) return finish_remote(*st, std::make_exception_ptr(TaskCancelled("spawn_on: cancelled")));
     try {
@@ -228,8 +229,8 @@ auto spawn_on(std::size_t k, F&& factory) {
 // task: fn must not block) and returns its value or raises its exception. Use it to read or
 // change what belongs to kernel k.
 template <class F>
-requires(std::is_invocable_v<std::decay_t<F>&> && !TaskFactory<F>)
-Task<std::invoke_result_t<std::decay_t<F>&>> call_on(std::size_t k, F&& fn) {
+requires(std::is_invocable_v<std::decay_t<F>&> && !TaskFactory<F>) Task < std::invoke_result_t < std::decay_t<F>
+& >> call_on(std::size_t k, F&& fn) {
   using T = std::invoke_result_t<std::decay_t<F>&>;
   detail::Traps::current();
   auto inbox = detail::parallel_inbox(k, "call_on");

@@ -124,8 +124,7 @@ auto spawn_thread(F&& fn, SpawnOptions options = {}) {
 // curio's spawn_thread(fn, *args): fn(args...) on a new thread. fn and the arguments are copied
 // or moved into the thread (std::ref shares instead).
 template <class F, class A0, class... A>
-requires(!std::is_same_v<std::decay_t<A0>, SpawnOptions>)
-auto spawn_thread(F&& fn, A0&& a0, A&&... args) {
+requires(!std::is_same_v<std::decay_t<A0>, SpawnOptions>) auto spawn_thread(F&& fn, A0&& a0, A&&... args) {
   if constexpr (detail::check_thread_function<F, A0, A...>()) {
     return spawn_thread([f = std::decay_t<F>(std::forward<F>(fn)), a0 = std::decay_t<A0>(std::forward<A0>(a0)),
                          ... args = std::decay_t<A>(std::forward<A>(args))]() mutable -> decltype(auto) {

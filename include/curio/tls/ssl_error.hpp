@@ -14,11 +14,11 @@ namespace curio {
 class SslError : public CurioError {
  public:
   struct Details {
-    std::string reason;         // OpenSSL's reason string ("certificate verify failed"), or ours
-    unsigned long code = 0;     // the OpenSSL error code (ERR_get_error), 0 if none
-    long verify_result = 0;     // X509_V_OK (0) unless certificate verification failed
-    std::string verify_error;   // X509_verify_cert_error_string of verify_result ("" if OK)
-    int error_number = 0;       // errno when the transport failed (ECONNRESET...), else 0
+    std::string reason;        // OpenSSL's reason string ("certificate verify failed"), or ours
+    unsigned long code = 0;    // the OpenSSL error code (ERR_get_error), 0 if none
+    long verify_result = 0;    // X509_V_OK (0) unless certificate verification failed
+    std::string verify_error;  // X509_verify_cert_error_string of verify_result ("" if OK)
+    int error_number = 0;      // errno when the transport failed (ECONNRESET...), else 0
   };
   SslError(const std::string& message, Details details) : CurioError(message), details_(std::move(details)) {}
 

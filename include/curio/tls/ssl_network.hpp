@@ -20,8 +20,8 @@
 namespace curio {
 
 struct SslConnectOptions {
-  SslContext ssl;                           // a client context
-  std::string server_hostname{};            // SNI and the name to verify; "" means host
+  SslContext ssl;                             // a client context
+  std::string server_hostname{};              // SNI and the name to verify; "" means host
   std::vector<std::string> alpn_protocols{};  // instead of the context's, if not empty
 };
 

@@ -80,11 +80,11 @@ class SslStream {
   void close() noexcept;
 
   // Negotiated parameters (empty strings before the handshake or when absent).
-  std::string alpn_protocol() const;   // "h2", or "" if none was agreed
-  std::string cipher() const;          // "TLS_AES_128_GCM_SHA256"
-  std::string version() const;         // "TLSv1.3"
-  std::string peer_subject() const;    // RFC 2253 ("CN=localhost,O=Example"), "" if no certificate
-  std::string server_name() const;     // SNI: what the client asked for (either side)
+  std::string alpn_protocol() const;  // "h2", or "" if none was agreed
+  std::string cipher() const;         // "TLS_AES_128_GCM_SHA256"
+  std::string version() const;        // "TLSv1.3"
+  std::string peer_subject() const;   // RFC 2253 ("CN=localhost,O=Example"), "" if no certificate
+  std::string server_name() const;    // SNI: what the client asked for (either side)
 
   std::size_t buffered() const noexcept;  // decrypted bytes not yet returned
   bool at_eof() const noexcept;

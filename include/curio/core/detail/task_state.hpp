@@ -132,8 +132,8 @@ class TaskState {
   std::uint64_t id;
   std::uint64_t parent_id;
   Kernel* kernel;
-  std::coroutine_handle<> root;  // the spawned coroutine's frame, owned here
-  PromiseBase* promise;          // its promise (result and exception live there)
+  std::coroutine_handle<> root;                           // the spawned coroutine's frame, owned here
+  PromiseBase* promise;                                   // its promise (result and exception live there)
   std::unique_ptr<TaskExtras, TaskExtrasDeleter> extras;  // null for most tasks
 
   // --- scheduling ---
