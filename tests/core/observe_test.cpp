@@ -109,11 +109,12 @@ TEST(Activation, NullActivationIsAClearError) {
 // --- Where -----------------------------------------------------------------------------------
 
 Task<> inner_sleep(int& line) {
-  line = __LINE__;
-  co_await curio::sleep(10s);  // clang-format off
+  line = __LINE__ + 1;  // the next line is the co_await
+  co_await curio::sleep(10s);
 }
 Task<> outer_sleep(int& outer, int& inner) {
-  outer = __LINE__; co_await inner_sleep(inner);
+  outer = __LINE__ + 1;  // the next line is the co_await
+  co_await inner_sleep(inner);
 }
 
 TEST(Where, SleepShowsTheChainRootFirstWithTheLineOfEachCoAwait) {
@@ -144,24 +145,30 @@ TEST(Where, SleepShowsTheChainRootFirstWithTheLineOfEachCoAwait) {
 }
 
 Task<> wait_event(curio::Event& ev, int& line) {
-  line = __LINE__; co_await ev.wait();
+  line = __LINE__ + 1;  // the next line is the co_await
+  co_await ev.wait();
 }
 Task<> take_lock(curio::Lock& lock, int& line) {
-  line = __LINE__; co_await lock.acquire();
+  line = __LINE__ + 1;  // the next line is the co_await
+  co_await lock.acquire();
   lock.release();
 }
 Task<int> get_item(curio::Queue<int>& q, int& line) {
-  line = __LINE__; int v = co_await q.get();
+  line = __LINE__ + 1;  // the next line is the co_await
+  int v = co_await q.get();
   co_return v;
 }
 Task<> join_child(curio::TaskHandle<void> child, int& line) {
-  line = __LINE__; co_await child.join();
+  line = __LINE__ + 1;  // the next line is the co_await
+  co_await child.join();
 }
 Task<> read_fd(curio::Socket& s, int& line) {
-  line = __LINE__; co_await s.recv(10);
+  line = __LINE__ + 1;  // the next line is the co_await
+  co_await s.recv(10);
 }
 Task<> thread_job(int& line) {
-  line = __LINE__; co_await curio::run_in_thread([] { std::this_thread::sleep_for(300ms); });
+  line = __LINE__ + 1;  // the next line is the co_await
+  co_await curio::run_in_thread([] { std::this_thread::sleep_for(300ms); });
 }
 
 // The innermost user frame of a trace: the last one in the test file.
@@ -287,11 +294,13 @@ TEST(Where, TimeoutDeadlineIsReported) {
 }
 
 Task<> throw_inside(int& line) {
-  line = __LINE__; co_await curio::sleep(1ms);
+  line = __LINE__ + 1;  // the next line is the co_await
+  co_await curio::sleep(1ms);
   throw Boom();
 }
 Task<> calls_thrower(int& line, int& inner) {
-  line = __LINE__; co_await throw_inside(inner);
+  line = __LINE__ + 1;  // the next line is the co_await
+  co_await throw_inside(inner);
 }
 
 TEST(Where, ReportOfATaskThatCrashedUnjoinedIncludesItsStack) {
@@ -310,9 +319,7 @@ TEST(Where, ReportOfATaskThatCrashedUnjoinedIncludesItsStack) {
   EXPECT_NE(err.find("observe_test.cpp:" + std::to_string(inner)), std::string::npos) << err;
 }
 
-TEST(Where, EmptyHandleIsAClearError) {
-  EXPECT_THROW(curio::where(curio::AnyTaskHandle{}), curio::RuntimeError);
-}
+TEST(Where, EmptyHandleIsAClearError) { EXPECT_THROW(curio::where(curio::AnyTaskHandle{}), curio::RuntimeError); }
 
 // --- TaskLocal -------------------------------------------------------------------------------
 
@@ -393,9 +400,7 @@ TEST(TaskLocal, BindRestoresThePreviousValueAndResetRemovesIt) {
     EXPECT_EQ(request_id.get(), "outer");
     request_id.reset();
     EXPECT_FALSE(request_id.has_value());
-    {
-      auto scope = request_id.bind("temp");
-    }
+    { auto scope = request_id.bind("temp"); }
     EXPECT_FALSE(request_id.has_value());
     co_return;
   }());
@@ -441,9 +446,9 @@ TEST(RunOnce, ATimerRunsOnlyWhenDueAndThePollableFdSaysWhen) {
   curio::Kernel k;
   int fd = k.pollable_fd();
   auto h = curio::spawn(k, sleep_for(50ms));
-  EXPECT_TRUE(readable(fd, 0));  // a task is ready
-  EXPECT_EQ(k.run_once(), 1u);   // runs it into its sleep
-  EXPECT_FALSE(readable(fd, 0)); // nothing due
+  EXPECT_TRUE(readable(fd, 0));   // a task is ready
+  EXPECT_EQ(k.run_once(), 1u);    // runs it into its sleep
+  EXPECT_FALSE(readable(fd, 0));  // nothing due
   EXPECT_EQ(k.run_once(), 0u);
   EXPECT_TRUE(readable(fd, 2000));  // becomes readable when the sleep is due (~50 ms)
   EXPECT_EQ(k.run_once(), 1u);

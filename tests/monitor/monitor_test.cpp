@@ -87,7 +87,7 @@ std::string ps_row(const std::string& ps, std::uint64_t id) {
 }
 
 Task<> parked_on(curio::Event& ev, int& line) {
-  line = __LINE__;
+  line = __LINE__ + 1;  // the next line is the co_await
   co_await ev.wait();
 }
 
