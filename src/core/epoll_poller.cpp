@@ -41,7 +41,12 @@ class EpollPoller final : public Poller {
 
   int pollable_descriptor() override { return epoll_fd_; }
 
-  void wait(int timeout_ms, std::vector<PollEvent>& out) override {
+  // No completions on epoll: layers ask supports() first and never submit.
+  void submit(IoOp&) override { throw SystemError(ENOSYS, "curio: the epoll backend runs no I/O operations"); }
+  void cancel(IoOp&) noexcept override {}
+  void recycle(int) noexcept override {}
+
+  void wait(int timeout_ms, std::vector<PollEvent>& out, std::vector<OpEvent>&) override {
     std::array<epoll_event, 256> events;
     int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
     if (n < 0) {

@@ -97,6 +97,7 @@ Kernel::Kernel(KernelOptions options) : inbox_(std::make_shared<detail::RemoteIn
   poller_ = make_poller(requested_backend(options.backend), inbox_->event_fd());
   backend_ = poller_->backend();
   poll_events_.reserve(256);
+  op_events_.reserve(256);
   try {
     for (auto& a : options.activations) add_activation(std::move(a));
     if (options.monitor || detail::monitor_requested_by_env(options.monitor_host, options.monitor_port))
@@ -225,7 +226,8 @@ void Kernel::cycle() {
       timeout_ms = wait <= 0 ? 0 : static_cast<int>((wait + 999'999) / 1'000'000);
     }
     poll_io(timeout_ms);
-  } else if (io_registrations_ > 0 && detail::now_ns() - last_poll_ns_ >= kPollIntervalNs) {
+  } else if ((io_registrations_ > 0 || poller_->ops_in_flight() > 0) &&
+             detail::now_ns() - last_poll_ns_ >= kPollIntervalNs) {
     poll_io(0);
   }
   if (inbox_->pending()) drain_inbox();
@@ -323,8 +325,9 @@ void Kernel::poll_io(int timeout_ms) {
     sleeping = false;
   }
   poll_events_.clear();
+  op_events_.clear();
   try {
-    poller_->wait(timeout_ms, poll_events_);
+    poller_->wait(timeout_ms, poll_events_, op_events_);
   } catch (...) {
     if (sleeping) inbox_->end_sleep();
     throw;
@@ -334,6 +337,27 @@ void Kernel::poll_io(int timeout_ms) {
   // Dispatch only reschedules tasks (no user code runs here), so no registration in this
   // batch can be released before its event is read.
   for (const detail::PollEvent& ev : poll_events_) dispatch_io(ev);
+  // Each op's callback records its result and reschedules; a lent buffer goes back at once.
+  for (const detail::OpEvent& ev : op_events_) {
+    ev.op->on_complete(*ev.op, ev.c);
+    if (ev.buffer >= 0) poller_->recycle(ev.buffer);
+  }
+}
+
+bool Kernel::op_supported(detail::IoOpKind kind) const noexcept { return poller_->supports(kind); }
+void Kernel::op_submit(detail::IoOp& op) { poller_->submit(op); }
+void Kernel::op_cancel(detail::IoOp& op) noexcept { poller_->cancel(op); }
+
+// Delivers a cancellation or timeout to a task blocked in a trap (it may be cancelled).
+void Kernel::interrupt(TaskState* t, std::exception_ptr exc) noexcept {
+  if (t->undo == &detail::Traps::OpAwaiter::undo) {
+    // An operation in flight owns its buffer until its completion: the task stays suspended,
+    // the op is cancelled, and its completion decides what the task sees (OpAwaiter).
+    detail::Traps::OpAwaiter::interrupt(t->undo_ctx, std::move(exc));
+    return;
+  }
+  if (t->undo) t->undo(t->undo_ctx);
+  reschedule(t, std::move(exc));
 }
 
 void Kernel::dispatch_io(const detail::PollEvent& ev) noexcept {
@@ -373,8 +397,7 @@ void Kernel::expire_timers(std::int64_t now) {
     // otherwise leave it pending for its next blocking point.
     auto exc = std::make_exception_ptr(TaskTimeout(detail::to_time_point(now)));
     if (t->waiting && t->cancellation_allowed()) {
-      if (t->undo) t->undo(t->undo_ctx);
-      reschedule(t, std::move(exc));
+      interrupt(t, std::move(exc));
     } else if (!t->cancel_pending) {
       t->cancel_pending = std::move(exc);
       t->pending_is_timeout = true;
@@ -454,8 +477,7 @@ void Kernel::cancel_task(TaskState* t, std::exception_ptr exc) {
   if (t->terminated) return;
   timers_.disarm(&t->timeout_timer);  // curio: cancel drops the target's timeout
   if (t->waiting && t->cancellation_allowed()) {
-    if (t->undo) t->undo(t->undo_ctx);
-    reschedule(t, std::move(exc));
+    interrupt(t, std::move(exc));
   } else if (!t->cancel_pending || t->pending_is_timeout) {
     // A real cancellation outranks a pending timeout; otherwise the first one stays.
     t->cancel_pending = std::move(exc);

@@ -1,6 +1,8 @@
 // src/core/poller.hpp: the seam between the kernel loop and the operating system's I/O
 // notification (private). The kernel registers each descriptor once (edge-triggered readiness),
 // waits with a timeout, and gets back a batch of events that it dispatches to waiting tasks.
+// A completion backend also runs whole operations (IoOp, curio/core/detail/io_op.hpp): submit,
+// cancel, and completions returned by the same wait, dispatched by the kernel to each op's callback.
 // Two backends implement it, each in its own file: epoll_poller.cpp and uring_poller.cpp.
 // Nothing outside src/core includes this header, and nothing at all includes a backend's header.
 #pragma once
@@ -9,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "curio/core/detail/io_op.hpp"
 #include "curio/core/kernel.hpp"
 
 namespace curio::detail {
@@ -23,6 +26,14 @@ struct PollEvent {
   bool hangup;  // hang-up, error or urgent data: a short read no longer proves the buffer drained
 };
 
+// One completion of a submitted IoOp. buffer >= 0: a provided buffer that holds c.data; the
+// kernel gives it back (recycle) right after the op's callback ran.
+struct OpEvent {
+  IoOp* op;
+  IoCompletion c;
+  int buffer;
+};
+
 class Poller {
  public:
   virtual ~Poller() = default;
@@ -32,8 +43,22 @@ class Poller {
   // Stops them. After it returns no event names reg, even if the descriptor is closed at once.
   virtual void remove(FdRegistration& reg) noexcept = 0;
   // Waits up to timeout_ms (-1: no limit, 0: only what is already there) and appends the
-  // events to out. An interrupted wait (EINTR) returns normally with what it has.
-  virtual void wait(int timeout_ms, std::vector<PollEvent>& out) = 0;
+  // readiness events to out and the op completions to ops. An interrupted wait (EINTR) returns
+  // normally with what it has. Queued submissions go to the OS kernel in the same system call.
+  virtual void wait(int timeout_ms, std::vector<PollEvent>& out, std::vector<OpEvent>& ops) = 0;
+
+  // --- completions (epoll supports none: its layers use readiness for everything) ---
+  virtual bool supports(IoOpKind) const noexcept { return false; }
+  // Queues op (submitted by the next wait or flush). The op record must stay alive and
+  // unchanged until its last completion (more == false) was dispatched. Raises SystemError.
+  virtual void submit(IoOp& op) = 0;
+  // Asks the OS kernel to end op early. Its last completion still arrives: -ECANCELED, or its
+  // real result if it completed first. Does nothing if op is not in flight.
+  virtual void cancel(IoOp& op) noexcept = 0;
+  // Gives a provided buffer (OpEvent::buffer) back to the OS kernel.
+  virtual void recycle(int buffer) noexcept = 0;
+  // Ops submitted and not yet finished (their records must stay alive).
+  virtual std::size_t ops_in_flight() const noexcept { return 0; }
   // The kernel is about to run on another thread than before (a Kernel may run on different
   // threads one after the other). Readiness seen before may be reported again.
   virtual void moved_to_this_thread() {}

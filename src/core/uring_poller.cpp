@@ -1,10 +1,13 @@
 // src/core/uring_poller.cpp: the io_uring backend of the poller seam (liburing). Readiness comes
 // from one multishot poll request per descriptor on the kernel's ring (edge-triggered, both
 // directions, the same events epoll reports); a poll that the ring ends (no IORING_CQE_F_MORE)
-// is re-armed. A non-blocking poll only reads the shared completion ring (no system call unless
+// is re-armed. Operations (IoOp) are requests on the same ring whose user_data is the op's
+// address; a multishot recv takes its buffers from one provided-buffer ring per kernel, made on
+// first use. A non-blocking poll only reads the shared completion ring (no system call unless
 // submissions are queued); a blocking one submits and waits in one io_uring_enter.
 #include <liburing.h>
 #include <poll.h>
+#include <sys/mman.h>
 
 #include <cerrno>
 #include <cstring>
@@ -16,11 +19,22 @@
 namespace curio::detail {
 namespace {
 
-// user_data of the ring's requests: 0 = a poll removal (its completion is ignored), 1 = the
-// inbox's poll, n >= 2 = the poll of slots_[n - 2].
+// user_data of the ring's requests, told apart by the low 3 bits (an IoOp is 8-aligned):
+// 0 = a poll removal or a cancel (its completion is ignored), tag 0 otherwise = an IoOp*,
+// kInbox = the inbox's poll, tag kSlotTag = the poll of slots_[data >> 3].
 constexpr std::uint64_t kIgnored = 0;
-constexpr std::uint64_t kInbox = 1;
-constexpr std::uint64_t kFirstSlot = 2;
+constexpr std::uint64_t kInbox = 2;
+constexpr std::uint64_t kSlotTag = 1;
+constexpr std::uint64_t kTagMask = 7;
+constexpr std::uint64_t slot_data(std::uint32_t i) { return (std::uint64_t{i} << 3) | kSlotTag; }
+
+// The provided-buffer ring of multishot recvs. A buffer is lent only while bytes sit in it
+// between a completion and its dispatch (the socket copies them out at once), so the count
+// bounds the recv completions one reap can hold, not the connections: an exhausted ring ends a
+// recv with ENOBUFS and the backend re-arms it, by which time the batch's buffers are back.
+constexpr unsigned kBufCount = 2048;  // a power of two
+constexpr unsigned kBufSize = 4096;
+constexpr int kBufGroup = 1;
 
 constexpr unsigned kPollMask = POLLIN | POLLOUT | POLLRDHUP | POLLPRI;
 
@@ -28,9 +42,13 @@ class UringPoller final : public Poller {
  public:
   explicit UringPoller(int inbox_fd) : inbox_fd_(inbox_fd) {
     setup_ring();
+    probe_ops();
     arm(inbox_fd_, kInbox);
   }
-  ~UringPoller() override { io_uring_queue_exit(&ring_); }
+  ~UringPoller() override {
+    io_uring_queue_exit(&ring_);
+    free_buffers();
+  }
 
   IoBackend backend() const noexcept override { return IoBackend::IoUring; }
 
@@ -41,7 +59,11 @@ class UringPoller final : public Poller {
   // it, so a kernel that moves gets a fresh ring whose requests this thread submits: every live
   // descriptor is polled again (a new poll reports the current readiness, so no edge is lost)
   // and the old ring, with whatever it still held, is torn down.
+  //
+  // Operations in flight live in the ring (their records would never complete in a new one):
+  // a kernel that moves while some are in flight keeps its ring.
   void moved_to_this_thread() override {
+    if (in_flight_ > 0) return;
     io_uring old = ring_;
     try {
       setup_ring();
@@ -50,12 +72,13 @@ class UringPoller final : public Poller {
       throw;
     }
     io_uring_queue_exit(&old);
+    free_buffers();  // registered with the old ring; made again on first use
     arm(inbox_fd_, kInbox);
     for (std::uint32_t i = 0; i < slots_.size(); ++i) {
       Slot& s = slots_[i];
       if (s.reg) {
         s.armed = true;
-        arm(s.fd, kFirstSlot + i);
+        arm(s.fd, slot_data(i));
       } else if (s.armed) {
         release_slot(i);  // its removal was pending in the old ring
       }
@@ -73,7 +96,7 @@ class UringPoller final : public Poller {
     }
     slots_[i] = Slot{&reg, reg.fd, true, kNone};
     reg.poller_data = i;
-    arm(reg.fd, kFirstSlot + i);
+    arm(reg.fd, slot_data(i));
   }
 
   void remove(FdRegistration& reg) noexcept override {
@@ -88,7 +111,7 @@ class UringPoller final : public Poller {
     // removal now: the request holds a reference to the file, so a close() right after this
     // must not be delayed until the next poll (the peer would not see the FIN).
     io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_poll_remove(sqe, kFirstSlot + i);
+    io_uring_prep_poll_remove(sqe, slot_data(i));
     io_uring_sqe_set_data64(sqe, kIgnored);
     io_uring_submit(&ring_);
   }
@@ -102,7 +125,34 @@ class UringPoller final : public Poller {
     if (io_uring_sq_ready(&ring_) > 0) submit_or_throw(io_uring_submit(&ring_));
   }
 
-  void wait(int timeout_ms, std::vector<PollEvent>& out) override {
+  bool supports(IoOpKind kind) const noexcept override { return (supported_ >> static_cast<unsigned>(kind)) & 1u; }
+
+  void submit(IoOp& op) override {
+    if (op.multishot && op.kind == IoOpKind::Recv && !buf_ring_) make_buffers();
+    prep(op, get_sqe());
+    op.in_flight = true;
+    op.cancelling = false;
+    ++in_flight_;
+  }
+
+  void cancel(IoOp& op) noexcept override {
+    if (!op.in_flight || op.cancelling) return;
+    op.cancelling = true;
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uintptr_t>(&op), 0);
+    io_uring_sqe_set_data64(sqe, kIgnored);
+  }
+
+  void recycle(int buffer) noexcept override {
+    auto bid = static_cast<unsigned>(buffer);
+    io_uring_buf_ring_add(buf_ring_, buf_base_ + std::size_t{bid} * kBufSize, kBufSize, static_cast<unsigned short>(bid),
+                          io_uring_buf_ring_mask(kBufCount), 0);
+    io_uring_buf_ring_advance(buf_ring_, 1);
+  }
+
+  std::size_t ops_in_flight() const noexcept override { return in_flight_; }
+
+  void wait(int timeout_ms, std::vector<PollEvent>& out, std::vector<OpEvent>& ops) override {
     if (timeout_ms == 0) {
       if (io_uring_sq_ready(&ring_) > 0) submit_or_throw(io_uring_submit(&ring_));
       // peek also enters the kernel if completions overflowed the ring, to flush them.
@@ -119,7 +169,7 @@ class UringPoller final : public Poller {
       if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
         throw SystemError(-rc, "io_uring_enter (wait)");
     }
-    reap(out);
+    reap(out, ops);
   }
 
  private:
@@ -159,7 +209,29 @@ class UringPoller final : public Poller {
     }
   }
 
-  void reap(std::vector<PollEvent>& out) {
+  // Which op kinds this OS kernel runs (its probe of opcodes); the others stay on readiness.
+  void probe_ops() {
+    supported_ = 0;
+    io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
+    if (!probe) return;
+    auto mark = [&](IoOpKind kind, int opcode) {
+      if (io_uring_opcode_supported(probe, opcode)) supported_ |= 1u << static_cast<unsigned>(kind);
+    };
+    mark(IoOpKind::Recv, IORING_OP_RECV);
+    mark(IoOpKind::Send, IORING_OP_SEND);
+    mark(IoOpKind::Accept, IORING_OP_ACCEPT);
+    mark(IoOpKind::Connect, IORING_OP_CONNECT);
+    mark(IoOpKind::Close, IORING_OP_CLOSE);
+    mark(IoOpKind::Shutdown, IORING_OP_SHUTDOWN);
+    mark(IoOpKind::RecvFrom, IORING_OP_RECVMSG);
+    mark(IoOpKind::SendTo, IORING_OP_SENDMSG);
+    mark(IoOpKind::Read, IORING_OP_READ);
+    mark(IoOpKind::Write, IORING_OP_WRITE);
+    mark(IoOpKind::Fsync, IORING_OP_FSYNC);
+    io_uring_free_probe(probe);
+  }
+
+  void reap(std::vector<PollEvent>& out, std::vector<OpEvent>& ops) {
     unsigned head;
     unsigned seen = 0;
     io_uring_cqe* cqe;
@@ -174,7 +246,11 @@ class UringPoller final : public Poller {
         if (!more) arm(inbox_fd_, kInbox);
         continue;
       }
-      auto i = static_cast<std::uint32_t>(data - kFirstSlot);
+      if ((data & kTagMask) == 0) {
+        reap_op(*reinterpret_cast<IoOp*>(data), res, cqe->flags, ops);
+        continue;
+      }
+      auto i = static_cast<std::uint32_t>(data >> 3);
       Slot& s = slots_[i];
       if (!more) s.armed = false;
       if (!s.reg) {
@@ -198,6 +274,108 @@ class UringPoller final : public Poller {
       }
     }
     io_uring_cq_advance(&ring_, seen);
+  }
+
+  void reap_op(IoOp& op, int res, std::uint32_t flags, std::vector<OpEvent>& ops) {
+    bool more = (flags & IORING_CQE_F_MORE) != 0;
+    int buffer = (flags & IORING_CQE_F_BUFFER) ? static_cast<int>(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
+    if (!more && res == -ENOBUFS && op.multishot && op.kind == IoOpKind::Recv && !op.cancelling) {
+      // The buffer ring ran dry: this batch's buffers go back before the re-armed recv runs
+      // (they are recycled at dispatch, before the next submission). Not the layer's business.
+      prep(op, get_sqe());
+      return;
+    }
+    if (!more) {
+      op.in_flight = false;
+      op.cancelling = false;
+      --in_flight_;
+    }
+    const char* bytes = buffer >= 0 ? buf_base_ + std::size_t(buffer) * kBufSize : nullptr;
+    ops.push_back(OpEvent{&op, IoCompletion{res, more, bytes}, buffer});
+  }
+
+  void prep(IoOp& op, io_uring_sqe* sqe) {
+    switch (op.kind) {
+      case IoOpKind::Recv:
+        if (op.multishot) {
+          io_uring_prep_recv_multishot(sqe, op.fd, nullptr, 0, op.flags);
+          sqe->flags |= IOSQE_BUFFER_SELECT;
+          sqe->buf_group = kBufGroup;
+        } else {
+          io_uring_prep_recv(sqe, op.fd, op.buf, op.len, op.flags);
+        }
+        break;
+      case IoOpKind::Send:
+        io_uring_prep_send(sqe, op.fd, op.buf, op.len, op.flags | MSG_NOSIGNAL);
+        break;
+      case IoOpKind::Accept:
+        if (op.multishot)
+          io_uring_prep_multishot_accept(sqe, op.fd, op.addr, op.addrlen, op.flags);
+        else
+          io_uring_prep_accept(sqe, op.fd, op.addr, op.addrlen, op.flags);
+        break;
+      case IoOpKind::Connect:
+        io_uring_prep_connect(sqe, op.fd, op.addr, op.addr_size);
+        break;
+      case IoOpKind::Close:
+        io_uring_prep_close(sqe, op.fd);
+        break;
+      case IoOpKind::Shutdown:
+        io_uring_prep_shutdown(sqe, op.fd, op.flags);
+        break;
+      case IoOpKind::RecvFrom:
+        io_uring_prep_recvmsg(sqe, op.fd, op.msg, static_cast<unsigned>(op.flags));
+        break;
+      case IoOpKind::SendTo:
+        io_uring_prep_sendmsg(sqe, op.fd, op.msg, static_cast<unsigned>(op.flags | MSG_NOSIGNAL));
+        break;
+      case IoOpKind::Read:
+        io_uring_prep_read(sqe, op.fd, op.buf, op.len, op.offset);
+        break;
+      case IoOpKind::Write:
+        io_uring_prep_write(sqe, op.fd, op.buf, op.len, op.offset);
+        break;
+      case IoOpKind::Fsync:
+        io_uring_prep_fsync(sqe, op.fd, op.flags == 1 ? IORING_FSYNC_DATASYNC : 0);
+        break;
+    }
+    io_uring_sqe_set_data(sqe, &op);
+  }
+
+  // The buffer ring: descriptors page-aligned (mmap), the buffers in one block, touched only
+  // as the OS kernel fills them.
+  void make_buffers() {
+    std::size_t ring_bytes = kBufCount * sizeof(io_uring_buf);
+    void* r = ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (r == MAP_FAILED) throw_system_error("mmap (io_uring buffer ring)");
+    void* b = ::mmap(nullptr, std::size_t{kBufCount} * kBufSize, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
+                     -1, 0);
+    if (b == MAP_FAILED) {
+      int err = errno;
+      ::munmap(r, ring_bytes);
+      throw_system_error("mmap (io_uring buffers)", err);
+    }
+    auto* br = static_cast<io_uring_buf_ring*>(r);
+    io_uring_buf_ring_init(br);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uintptr_t>(br);
+    reg.ring_entries = kBufCount;
+    reg.bgid = kBufGroup;
+    if (int rc = io_uring_register_buf_ring(&ring_, &reg, 0); rc < 0) {
+      ::munmap(r, ring_bytes);
+      ::munmap(b, std::size_t{kBufCount} * kBufSize);
+      throw SystemError(-rc, "io_uring_register_buf_ring");
+    }
+    buf_ring_ = br;
+    buf_base_ = static_cast<char*>(b);
+    for (unsigned i = 0; i < kBufCount; ++i) recycle(static_cast<int>(i));
+  }
+  void free_buffers() noexcept {
+    if (!buf_ring_) return;
+    ::munmap(buf_ring_, kBufCount * sizeof(io_uring_buf));
+    ::munmap(buf_base_, std::size_t{kBufCount} * kBufSize);
+    buf_ring_ = nullptr;
+    buf_base_ = nullptr;
   }
 
   void arm(int fd, std::uint64_t data) {
@@ -225,6 +403,10 @@ class UringPoller final : public Poller {
   }
 
   io_uring ring_{};
+  std::uint32_t supported_ = 0;  // bit per IoOpKind
+  io_uring_buf_ring* buf_ring_ = nullptr;
+  char* buf_base_ = nullptr;
+  std::size_t in_flight_ = 0;
   int inbox_fd_;
   std::vector<Slot> slots_;
   std::uint32_t free_head_ = kNone;

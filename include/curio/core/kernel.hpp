@@ -57,6 +57,9 @@ namespace detail {
 struct Traps;
 struct FdRegistration;
 struct PollEvent;
+struct OpEvent;
+struct IoOp;
+enum class IoOpKind : std::uint8_t;
 class Poller;
 class RemoteInbox;
 inline thread_local Kernel* tls_current_kernel = nullptr;
@@ -154,6 +157,10 @@ class Kernel {
     push_ready(t);
   }
   void cancel_task(TaskState* t, std::exception_ptr exc);
+  void interrupt(TaskState* t, std::exception_ptr exc) noexcept;
+  bool op_supported(detail::IoOpKind kind) const noexcept;
+  void op_submit(detail::IoOp& op);
+  void op_cancel(detail::IoOp& op) noexcept;
   std::int64_t set_timeout(TaskState* t, std::int64_t deadline);
   void unset_timeout(TaskState* t, std::int64_t prior);
   void arm_sleep(TaskState* t, std::int64_t deadline) { timers_.arm(&t->sleep_timer, deadline); }
@@ -174,6 +181,7 @@ class Kernel {
   detail::TimerHeap timers_;
   std::unique_ptr<detail::Poller> poller_;
   std::vector<detail::PollEvent> poll_events_;  // reused by every poll
+  std::vector<detail::OpEvent> op_events_;
   IoBackend backend_ = IoBackend::Epoll;
   detail::FdRegistration* registrations_ = nullptr;
   std::size_t io_registrations_ = 0;

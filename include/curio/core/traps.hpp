@@ -3,6 +3,7 @@
 // wait, fd wait, remote-signal wait. Non-blocking traps: current task, spawn, cancel, wake,
 // set/unset timeout, fd register/release. Every blocking trap first delivers a pending
 // cancellation, and records how to undo its registration so a cancelled wait leaves no trace.
+// The op trap (io_op) runs one I/O operation to completion on a completion backend (io_uring).
 #pragma once
 
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <mutex>
 #include <string>
 
+#include "curio/core/detail/io_op.hpp"
 #include "curio/core/detail/task_state.hpp"
 #include "curio/core/errors.hpp"
 #include "curio/core/kernel.hpp"
@@ -310,6 +312,90 @@ struct Traps {
     }
   };
 
+  // Whether the running kernel's backend runs ops of this kind (false on epoll, or outside a
+  // kernel): the layer above uses readiness waits otherwise.
+  static bool op_supported(IoOpKind kind) noexcept {
+    Kernel* k = Kernel::current();
+    return k && k->op_supported(kind);
+  }
+  // Submits an op whose completions go to its own callback (a multishot op owned by a socket,
+  // not awaited by one task). The record must stay alive until its last completion.
+  static void op_submit(IoOp& op) { Traps::current_kernel_or_throw().op_submit(op); }
+  static void op_cancel(IoOp& op) noexcept {
+    if (Kernel* k = Kernel::current()) k->op_cancel(op);
+  }
+  static Kernel& current_kernel_or_throw() {
+    Kernel* k = Kernel::current();
+    if (!k) throw AsyncOnlyError("curio: I/O operations must run inside a running kernel");
+    return *k;
+  }
+
+  // Runs one op to completion and returns its result (>= 0, or -errno: the caller names the
+  // error). The task suspends until the op's completion. A cancellation or timeout that arrives
+  // while the op is in flight cancels it in the OS kernel, and the task stays suspended until
+  // the op's last completion, so the buffers it names (usually in the awaiting frame) stay
+  // valid: -ECANCELED (or any failure) raises the cancellation; a result that won the race is
+  // returned and the cancellation is raised again at the next blocking point (as when a
+  // readiness wait and a cancellation meet). The op record must outlive the co_await.
+  struct OpAwaiter : AwaiterBase {
+    IoOp* op;
+    TaskStatus state;
+    int result = 0;
+    std::exception_ptr interrupted;  // the cancellation that arrived while in flight
+    bool interrupted_by_timeout = false;
+    bool await_suspend(std::coroutine_handle<> h) {
+      task = current();
+      if (take_pending_cancel(task)) return false;
+      op->on_complete = &complete;
+      op->owner = this;
+      try {
+        task->kernel->op_submit(*op);
+      } catch (...) {
+        task->trap_error = std::current_exception();
+        return false;
+      }
+      block(task, h, state, &undo, this);
+      return true;
+    }
+    int await_resume() {
+      if (task) rethrow_trap_error(task);
+      return result;
+    }
+    // A marker the kernel recognises (it calls interrupt instead); never called.
+    static void undo(void*) noexcept {}
+    static void interrupt(void* p, std::exception_ptr e) noexcept {
+      auto* a = static_cast<OpAwaiter*>(p);
+      bool timeout = is_timeout(e);
+      if (!a->interrupted || (a->interrupted_by_timeout && !timeout)) {  // a cancel outranks a timeout
+        a->interrupted = std::move(e);
+        a->interrupted_by_timeout = timeout;
+      }
+      a->task->kernel->op_cancel(*a->op);
+    }
+    static void complete(IoOp& op, const IoCompletion& c) noexcept {
+      auto* a = static_cast<OpAwaiter*>(op.owner);
+      if (c.more) return;  // a single-shot awaiter runs single-shot ops
+      a->result = c.res;
+      if (!a->interrupted) {
+        reschedule(a->task);
+      } else if (c.res < 0) {
+        reschedule(a->task, std::move(a->interrupted));
+      } else {
+        reschedule(a->task);
+        defer_cancellation(a->task, std::move(a->interrupted));
+      }
+    }
+    [[gnu::cold]] static bool is_timeout(const std::exception_ptr& e) noexcept {
+      try {
+        std::rethrow_exception(e);
+      } catch (const TaskTimeout&) {
+        return true;
+      } catch (...) {
+      }
+      return false;
+    }
+  };
+
   // Wait until another thread calls signal->set().
   struct RemoteAwaiter : AwaiterBase {
     std::shared_ptr<RemoteSignal> signal;
@@ -330,6 +416,25 @@ inline Traps::IoAwaiter io_wait(FdRegistration& reg, IoDirection dir, bool after
   a.after_would_block = after_would_block;
   return a;
 }
+// The op trap: co_await io_op(op) runs op (its kind must be op_supported) and returns its result.
+inline Traps::OpAwaiter io_op(IoOp& op) noexcept {
+  Traps::OpAwaiter a;
+  a.op = &op;
+  switch (op.kind) {
+    case IoOpKind::Recv:
+    case IoOpKind::Accept:
+    case IoOpKind::RecvFrom:
+    case IoOpKind::Read:
+      a.state = TaskStatus::ReadWait;
+      break;
+    default:
+      a.state = TaskStatus::WriteWait;
+      break;
+  }
+  return a;
+}
+inline bool io_op_supported(IoOpKind kind) noexcept { return Traps::op_supported(kind); }
+
 inline Traps::RemoteAwaiter remote_wait(std::shared_ptr<RemoteSignal> signal) noexcept {
   Traps::RemoteAwaiter a;
   a.signal = std::move(signal);

@@ -1,0 +1,61 @@
+// curio/core/detail/io_op.hpp: IoOp, one I/O operation handed to the kernel's poller to run to
+// completion (io_uring), as opposed to a readiness wait. Backend-neutral: the layer above fills
+// it in, awaits it with curio::detail::io_op() (traps.hpp), and never sees the ring.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace curio::detail {
+
+// What an IoOp runs. Each is the system call of the same name, with its result or -errno.
+enum class IoOpKind : std::uint8_t {
+  Recv,      // fd, buf, len, flags (MSG_*); multishot: into the kernel's provided buffers
+  Send,      // fd, buf, len, flags (MSG_NOSIGNAL is added)
+  Accept,    // fd, addr (sockaddr out, may be null), addrlen; flags: SOCK_NONBLOCK|SOCK_CLOEXEC...
+  Connect,   // fd, addr (sockaddr in), addr_size
+  Close,     // fd
+  Shutdown,  // fd, flags = how
+  RecvFrom,  // fd, msg (msghdr: buffer and peer address), flags
+  SendTo,    // fd, msg, flags
+  Read,      // fd, buf, len, offset (kCurrentPosition: the file's position, which it advances)
+  Write,     // fd, buf, len, offset
+  Fsync,     // fd; flags = 1: data only (fdatasync)
+};
+inline constexpr std::size_t kIoOpKinds = 11;
+inline constexpr std::uint64_t kCurrentPosition = ~std::uint64_t{0};
+
+struct IoOp;
+
+// One completion of an op. For a multishot Recv, data points at the received bytes in a buffer
+// the backend lends for the duration of the callback only (it is given back right after).
+struct IoCompletion {
+  int res;           // >= 0: the call's result; < 0: -errno (-ECANCELED after a cancel)
+  bool more;         // a multishot op stays in flight: more completions follow
+  const char* data;  // multishot Recv with res > 0: the bytes; else nullptr
+};
+// Runs on the kernel's thread inside its I/O dispatch: it may only record the result and
+// reschedule tasks (no user code, no new ops, no frees of other ops).
+using IoOpCallback = void (*)(IoOp& op, const IoCompletion& c) noexcept;
+
+struct IoOp {
+  IoOpKind kind = IoOpKind::Recv;
+  bool multishot = false;  // Accept, Recv: one submission, a completion per connection/arrival
+  bool in_flight = false;  // submitted and its last completion not yet dispatched (the backend's)
+  bool cancelling = false; // a cancel was requested and not yet answered by the last completion
+  int fd = -1;
+  int flags = 0;
+  std::uint32_t len = 0;
+  void* buf = nullptr;
+  std::uint64_t offset = kCurrentPosition;
+  sockaddr* addr = nullptr;
+  socklen_t* addrlen = nullptr;  // Accept: in/out
+  socklen_t addr_size = 0;       // Connect
+  msghdr* msg = nullptr;         // RecvFrom, SendTo
+  IoOpCallback on_complete = nullptr;
+  void* owner = nullptr;  // for on_complete
+};
+
+}  // namespace curio::detail
