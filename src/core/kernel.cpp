@@ -144,7 +144,7 @@ void Kernel::notify_terminated(TaskState* t) noexcept {CURIO_NOTIFY(terminated)}
 Kernel::~Kernel() {
   // A kernel that never got a task (e.g. created inside a running task, where run() raised
   // RuntimeError) has nothing to shut down: no noise about a shutdown it did not need.
-  if (!shut_down_ && !all_head_ && !registrations_) {
+  if (!shut_down_ && !all_head_ && !registrations_ && poller_->ops_in_flight() == 0) {
     inbox_->close();
     shut_down_ = true;
   }
@@ -347,6 +347,13 @@ void Kernel::poll_io(int timeout_ms) {
 bool Kernel::op_supported(detail::IoOpKind kind) const noexcept { return poller_->supports(kind); }
 void Kernel::op_submit(detail::IoOp& op) { poller_->submit(op); }
 void Kernel::op_cancel(detail::IoOp& op) noexcept { poller_->cancel(op); }
+void Kernel::op_flush() noexcept {
+  try {
+    poller_->flush();
+  } catch (...) {
+    // The next wait submits it (and raises what failed)
+  }
+}
 
 // Delivers a cancellation or timeout to a task blocked in a trap (it may be cancelled).
 void Kernel::interrupt(TaskState* t, std::exception_ptr exc) noexcept {
@@ -550,6 +557,12 @@ void Kernel::shutdown() {
       t->cancelled = true;
       cancel_task(t.get(), std::make_exception_ptr(TaskCancelled("kernel shutdown")));
       run_until_done(t.get());
+    }
+    // Ops still in flight belong to no task (a socket's multishot recv, or one being closed):
+    // cancel them and take their completions, so none outlives the ring.
+    for (int i = 0; i < 100 && poller_->ops_in_flight() > 0; ++i) {
+      poller_->cancel_all_ops();
+      poll_io(10);
     }
     running_ = false;
   }

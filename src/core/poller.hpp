@@ -55,6 +55,8 @@ class Poller {
   // Asks the OS kernel to end op early. Its last completion still arrives: -ECANCELED, or its
   // real result if it completed first. Does nothing if op is not in flight.
   virtual void cancel(IoOp& op) noexcept = 0;
+  // Cancels every op in flight (kernel shutdown); their completions still arrive.
+  virtual void cancel_all_ops() noexcept {}
   // Gives a provided buffer (OpEvent::buffer) back to the OS kernel.
   virtual void recycle(int buffer) noexcept = 0;
   // Ops submitted and not yet finished (their records must stay alive).

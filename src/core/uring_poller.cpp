@@ -143,6 +143,13 @@ class UringPoller final : public Poller {
     io_uring_sqe_set_data64(sqe, kIgnored);
   }
 
+  // Cancels every request of the ring; the readiness polls among them are re-armed by reap.
+  void cancel_all_ops() noexcept override {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, kIgnored);
+  }
+
   void recycle(int buffer) noexcept override {
     auto bid = static_cast<unsigned>(buffer);
     io_uring_buf_ring_add(buf_ring_, buf_base_ + std::size_t{bid} * kBufSize, kBufSize, static_cast<unsigned short>(bid),

@@ -10,6 +10,7 @@
 
 #include "curio/core/detail/task_state.hpp"
 #include "curio/io/socket.hpp"
+#include "ring_io.hpp"
 #include "curio/io/stream.hpp"
 
 namespace curio {
@@ -30,6 +31,13 @@ IoWaiting waiting_on(const detail::FdHandle* fd) noexcept {
   if (const detail::FdRegistration* reg = fd->registration()) {
     if (reg->reader) w.reader = reg->reader->id;
     if (reg->writer) w.writer = reg->writer->id;
+  }
+  if (const detail::RingState* ring = fd->ring()) {  // io_uring: the completion waits
+    if (ring->waiter) w.reader = ring->waiter->id;
+    if (ring->reader_op && ring->reader_op->owner)
+      w.reader = static_cast<detail::Traps::OpAwaiter*>(ring->reader_op->owner)->task->id;
+    if (ring->writer_op && ring->writer_op->owner)
+      w.writer = static_cast<detail::Traps::OpAwaiter*>(ring->writer_op->owner)->task->id;
   }
   return w;
 }

@@ -6,6 +6,8 @@
 
 #include <array>
 
+#include "ring_io.hpp"
+
 namespace curio::detail {
 
 void FdHandle::ensure_registered() {
@@ -35,6 +37,7 @@ Traps::IoAwaiter FdHandle::wait(IoDirection dir, bool after_would_block) {
 void FdHandle::close() noexcept {
   if (fd_ < 0) return;
   if (reg_) Traps::io_release(*reg_);
+  release_ring();
   ::close(fd_);
   fd_ = -1;
 }
@@ -42,7 +45,17 @@ void FdHandle::close() noexcept {
 int FdHandle::detach() noexcept {
   if (reg_) Traps::io_release(*reg_);
   reg_.reset();
+  release_ring();
   return std::exchange(fd_, -1);
+}
+
+RingState& FdHandle::ring_or_make() {
+  if (!ring_) ring_.reset(make_ring_state(fd_));
+  return *ring_;
+}
+
+void FdHandle::release_ring() noexcept {
+  if (ring_) ring_state_close(ring_.release());
 }
 
 std::span<char> read_scratch() noexcept {

@@ -1,14 +1,19 @@
-// src/io/socket.cpp: the socket operation loop (try the call, wait on EAGAIN, retry).
+// src/io/socket.cpp: the socket operation loop (try the call, wait on EAGAIN, retry). On an
+// io_uring kernel the operations run as completions instead (src/io/ring_io.hpp): stream reads
+// from a multishot recv, accepts from a multishot accept, the rest as single ops.
 #include "curio/io/socket.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <string>
 
 #include "curio/io/stream.hpp"
+#include "ring_io.hpp"
 
 namespace curio {
 
@@ -36,6 +41,21 @@ bool accept_should_retry(int err) noexcept {
     default:
       return false;
   }
+}
+
+// The result of a single op on a socket: bytes/0, or the error raised as the syscall would.
+// -ECANCELED without a cancellation of the task means another task closed the socket.
+int op_result(int res, const char* what) {
+  if (res >= 0) return res;
+  if (res == -ECANCELED) throw SystemError(EBADF, std::string(what) + ": the socket was closed during the operation");
+  throw_system_error(what, -res);
+}
+
+detail::IoOp socket_op(detail::IoOpKind kind, int fd) {
+  detail::IoOp op;
+  op.kind = kind;
+  op.fd = fd;
+  return op;
 }
 
 }  // namespace
@@ -100,6 +120,16 @@ SocketAddress Socket::getpeername() const {
 }
 
 Task<std::pair<Socket, SocketAddress>> Socket::accept() {
+  if (detail::io_op_supported(detail::IoOpKind::Accept)) {
+    if (fd_.fd() < 0) throw SystemError(EBADF, "accept on a closed socket");
+    detail::RingAcceptAwaiter next{&fd_};
+    int fd = co_await next;
+    Socket client(detail::FdHandle(fd), stream_);
+    SocketAddress peer;
+    socklen_t len = SocketAddress::capacity();
+    if (::getpeername(fd, peer.data(), &len) == 0) peer.set_size(len);  // ENOTCONN: reset already, address unknown
+    co_return std::pair<Socket, SocketAddress>(std::move(client), peer);
+  }
   for (;;) {
     SocketAddress peer;
     socklen_t len = SocketAddress::capacity();
@@ -116,6 +146,18 @@ Task<std::pair<Socket, SocketAddress>> Socket::accept() {
 }
 
 Task<> Socket::connect(SocketAddress address) {
+  if (detail::io_op_supported(detail::IoOpKind::Connect)) {
+    detail::IoOp op = socket_op(detail::IoOpKind::Connect, fileno());
+    op.addr = address.data();
+    op.addr_size = address.size();
+    auto a = detail::ring_op(fd_, op);
+    int res = co_await a;
+    if (res < 0) {
+      if (res == -ECANCELED) throw SystemError(EBADF, "connect to " + address.to_string() + ": the socket was closed");
+      throw_system_error("connect to " + address.to_string(), -res);
+    }
+    co_return;
+  }
   if (::connect(fileno(), address.data(), address.size()) == 0) co_return;
   int err = errno;
   if (err != EINPROGRESS && err != EINTR) throw_system_error("connect to " + address.to_string(), err);
@@ -125,6 +167,12 @@ Task<> Socket::connect(SocketAddress address) {
 }
 
 Task<std::size_t> Socket::recv_into(std::span<std::byte> buffer, int flags) {
+  if (stream_ && flags == 0 && detail::ring_sockets()) {
+    if (fd_.fd() < 0) throw SystemError(EBADF, "recv on a closed socket");
+    if (buffer.empty()) co_return 0;
+    detail::RingRecvAwaiter read{&fd_, reinterpret_cast<char*>(buffer.data()), nullptr, buffer.size()};
+    co_return co_await read;
+  }
   for (;;) {
     if (!fd_.may_be_ready(IoDirection::Read)) co_await fd_.wait(IoDirection::Read);
     ssize_t n = ::recv(fileno(), buffer.data(), buffer.size(), flags);
@@ -141,6 +189,14 @@ Task<std::size_t> Socket::recv_into(std::span<std::byte> buffer, int flags) {
 }
 
 Task<std::string> Socket::recv(std::size_t maxsize, int flags) {
+  if (stream_ && flags == 0 && detail::ring_sockets()) {
+    if (fd_.fd() < 0) throw SystemError(EBADF, "recv on a closed socket");
+    std::string out;
+    if (maxsize == 0) co_return out;
+    detail::RingRecvAwaiter read{&fd_, nullptr, &out, maxsize};
+    co_await read;
+    co_return out;
+  }
   std::span<char> buf = detail::read_scratch();
   if (maxsize < buf.size()) buf = buf.first(maxsize);
   for (;;) {
@@ -159,6 +215,25 @@ Task<std::string> Socket::recv(std::size_t maxsize, int flags) {
 }
 
 Task<std::pair<std::string, SocketAddress>> Socket::recvfrom(std::size_t maxsize, int flags) {
+  if (detail::io_op_supported(detail::IoOpKind::RecvFrom)) {
+    // The buffer is the frame's while the op is in flight (the thread's scratch is not).
+    std::string data(std::min<std::size_t>(maxsize, 65536), '\0');
+    SocketAddress from;
+    iovec iov{data.data(), data.size()};
+    msghdr msg{};
+    msg.msg_name = from.data();
+    msg.msg_namelen = SocketAddress::capacity();
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    detail::IoOp op = socket_op(detail::IoOpKind::RecvFrom, fileno());
+    op.msg = &msg;
+    op.flags = flags;
+    auto a = detail::ring_op(fd_, op);
+    int n = op_result(co_await a, "recvfrom");
+    data.resize(static_cast<std::size_t>(n));
+    from.set_size(msg.msg_namelen);
+    co_return std::pair<std::string, SocketAddress>(std::move(data), from);
+  }
   std::span<char> buf = detail::read_scratch();
   if (maxsize < buf.size()) buf = buf.first(maxsize);
   for (;;) {
@@ -177,6 +252,14 @@ Task<std::pair<std::string, SocketAddress>> Socket::recvfrom(std::size_t maxsize
 }
 
 Task<std::size_t> Socket::send(std::string_view data, int flags) {
+  if (detail::io_op_supported(detail::IoOpKind::Send)) {
+    detail::IoOp op = socket_op(detail::IoOpKind::Send, fileno());
+    op.buf = const_cast<char*>(data.data());
+    op.len = static_cast<std::uint32_t>(std::min<std::size_t>(data.size(), 1u << 30));
+    op.flags = flags;
+    auto a = detail::ring_op(fd_, op);
+    co_return static_cast<std::size_t>(op_result(co_await a, "send"));
+  }
   for (;;) {
     ssize_t n = ::send(fileno(), data.data(), data.size(), flags | MSG_NOSIGNAL);
     if (n >= 0) co_return static_cast<std::size_t>(n);
@@ -189,6 +272,24 @@ Task<std::size_t> Socket::send(std::string_view data, int flags) {
 
 Task<> Socket::sendall(std::string_view data, int flags) {
   std::size_t sent = 0;
+  if (detail::io_op_supported(detail::IoOpKind::Send)) {
+    // A result that won a race with a cancellation counts, and the cancellation comes from the
+    // next op's trap: bytes_sent is exact.
+    try {
+      while (sent < data.size()) {
+        detail::IoOp op = socket_op(detail::IoOpKind::Send, fileno());
+        op.buf = const_cast<char*>(data.data() + sent);
+        op.len = static_cast<std::uint32_t>(std::min<std::size_t>(data.size() - sent, 1u << 30));
+        op.flags = flags;
+        auto a = detail::ring_op(fd_, op);
+        sent += static_cast<std::size_t>(op_result(co_await a, "send"));
+      }
+    } catch (CancelledError& e) {
+      e.bytes_sent = sent;
+      throw;
+    }
+    co_return;
+  }
   try {
     while (sent < data.size()) {
       ssize_t n = ::send(fileno(), data.data() + sent, data.size() - sent, flags | MSG_NOSIGNAL);
@@ -208,6 +309,21 @@ Task<> Socket::sendall(std::string_view data, int flags) {
 }
 
 Task<std::size_t> Socket::sendto(std::string_view data, SocketAddress address, int flags) {
+  if (detail::io_op_supported(detail::IoOpKind::SendTo)) {
+    iovec iov{const_cast<char*>(data.data()), data.size()};
+    msghdr msg{};
+    msg.msg_name = address.data();
+    msg.msg_namelen = address.size();
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    detail::IoOp op = socket_op(detail::IoOpKind::SendTo, fileno());
+    op.msg = &msg;
+    op.flags = flags;
+    auto a = detail::ring_op(fd_, op);
+    int res = co_await a;
+    if (res < 0 && res != -ECANCELED) throw_system_error("sendto " + address.to_string(), -res);
+    co_return static_cast<std::size_t>(op_result(res, "sendto"));
+  }
   for (;;) {
     ssize_t n = ::sendto(fileno(), data.data(), data.size(), flags | MSG_NOSIGNAL, address.data(), address.size());
     if (n >= 0) co_return static_cast<std::size_t>(n);

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "ring_io.hpp"
+
 namespace curio {
 
 using detail::IoDirection;
@@ -49,6 +51,13 @@ std::string Stream::take(std::size_t n) {
 }
 
 Task<std::size_t> Stream::fill() {
+  if (socket_ && drain_hint_ && detail::ring_sockets()) {  // a stream socket on io_uring
+    if (fd_->fd() < 0) throw SystemError(EBADF, "recv on a closed socket");
+    detail::RingRecvAwaiter read{fd_, nullptr, &buf_, 65536};
+    std::size_t n = co_await read;
+    if (n == 0) eof_ = true;
+    co_return n;
+  }
   std::span<char> buf = detail::read_scratch();
   for (;;) {
     if (!fd_->may_be_ready(IoDirection::Read)) co_await fd_->wait(IoDirection::Read);

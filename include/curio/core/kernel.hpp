@@ -161,6 +161,7 @@ class Kernel {
   bool op_supported(detail::IoOpKind kind) const noexcept;
   void op_submit(detail::IoOp& op);
   void op_cancel(detail::IoOp& op) noexcept;
+  void op_flush() noexcept;
   std::int64_t set_timeout(TaskState* t, std::int64_t deadline);
   void unset_timeout(TaskState* t, std::int64_t prior);
   void arm_sleep(TaskState* t, std::int64_t deadline) { timers_.arm(&t->sleep_timer, deadline); }

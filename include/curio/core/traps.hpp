@@ -321,9 +321,9 @@ struct Traps {
   // Submits an op whose completions go to its own callback (a multishot op owned by a socket,
   // not awaited by one task). The record must stay alive until its last completion.
   static void op_submit(IoOp& op) { Traps::current_kernel_or_throw().op_submit(op); }
-  static void op_cancel(IoOp& op) noexcept {
-    if (Kernel* k = Kernel::current()) k->op_cancel(op);
-  }
+  static void op_cancel(Kernel& k, IoOp& op) noexcept { k.op_cancel(op); }
+  // Hands queued submissions (e.g. a cancel) to the OS kernel now rather than at the next wait.
+  static void op_flush(Kernel& k) noexcept { k.op_flush(); }
   static Kernel& current_kernel_or_throw() {
     Kernel* k = Kernel::current();
     if (!k) throw AsyncOnlyError("curio: I/O operations must run inside a running kernel");

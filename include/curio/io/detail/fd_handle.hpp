@@ -13,16 +13,25 @@
 
 namespace curio::detail {
 
+// On an io_uring kernel: the descriptor's completion state (a multishot recv or accept, the
+// bytes or connections it delivered that nobody read yet, the ops in flight on it), made on
+// first use and defined in src/io/ring_io.hpp. Null on epoll.
+struct RingState;
+struct RingStateDeleter {
+  void operator()(RingState* s) const noexcept;
+};
+
 class FdHandle {
  public:
   FdHandle() noexcept = default;
   explicit FdHandle(int fd) noexcept : fd_(fd) {}
-  FdHandle(FdHandle&& o) noexcept : fd_(std::exchange(o.fd_, -1)), reg_(std::move(o.reg_)) {}
+  FdHandle(FdHandle&& o) noexcept : fd_(std::exchange(o.fd_, -1)), reg_(std::move(o.reg_)), ring_(std::move(o.ring_)) {}
   FdHandle& operator=(FdHandle&& o) noexcept {
     if (this != &o) {
       close();
       fd_ = std::exchange(o.fd_, -1);
       reg_ = std::move(o.reg_);
+      ring_ = std::move(o.ring_);
     }
     return *this;
   }
@@ -57,7 +66,12 @@ class FdHandle {
     if (reg_) reg_->readable = reg_->writable = true;
   }
 
-  // Releases the registration, then closes. Idempotent; a task waiting on it gets EBADF.
+  // The completion state (io_uring), made on first use; null if none yet.
+  RingState* ring() const noexcept { return ring_.get(); }
+  RingState& ring_or_make();
+
+  // Releases the registration, then closes. Idempotent; a task waiting on it gets EBADF. Ops
+  // in flight on it are cancelled first (their records live until their completions arrive).
   void close() noexcept;
   // Releases the registration and gives up ownership of the descriptor.
   int detach() noexcept;
@@ -65,8 +79,11 @@ class FdHandle {
  private:
   void ensure_registered();
 
+  void release_ring() noexcept;
+
   int fd_ = -1;
   std::unique_ptr<FdRegistration> reg_;
+  std::unique_ptr<RingState, RingStateDeleter> ring_;
 };
 
 // Puts fd into non-blocking, close-on-exec mode (SystemError on failure).

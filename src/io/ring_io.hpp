@@ -1,0 +1,93 @@
+// src/io/ring_io.hpp: sockets on completions (io_uring kernels; private to src/io). A stream
+// socket's reads come from one multishot recv into the kernel's provided buffers: the bytes go
+// straight to the waiting reader, or are kept here until the next read (an idle connection
+// holds no buffer: the recv waits in the OS kernel with none). A listener's multishot accept
+// queues connections the same way. Other operations (send, connect, recvfrom...) are single ops
+// awaited with the io_op trap; the one in flight per direction is recorded here so that closing
+// the descriptor cancels it first.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "curio/core/traps.hpp"
+#include "curio/io/detail/fd_handle.hpp"
+
+namespace curio::detail {
+
+struct RingRecvAwaiter;
+struct RingAcceptAwaiter;
+
+struct RingState {
+  enum class Mode : std::uint8_t { None, Recv, Accept };
+  IoOp op;                  // the multishot recv or accept
+  Kernel* kernel = nullptr;  // where the ops in flight run (valid while one is)
+  Mode mode = Mode::None;
+  bool eof = false;
+  bool orphan = false;  // its FdHandle closed while op was in flight: deleted by op's last completion
+  int error = 0;        // an errno the multishot op ended with, raised by the next read/accept
+  std::string pending;  // received bytes nobody read yet (from pos)
+  std::size_t pos = 0;
+  std::vector<int> accepted;  // accepted connections nobody took yet
+  TaskState* waiter = nullptr;
+  RingRecvAwaiter* reader = nullptr;
+  RingAcceptAwaiter* acceptor = nullptr;
+  IoOp* writer_op = nullptr;  // a send/connect in flight (cancelled by close)
+  IoOp* reader_op = nullptr;  // a single-shot read-side op in flight (recvfrom)
+
+  std::size_t buffered() const noexcept { return pending.size() - pos; }
+};
+
+RingState* make_ring_state(int fd);
+// Closes the state of a descriptor that is about to be closed: a task waiting on it gets EBADF,
+// ops in flight are cancelled (the state lives on until their completions), queued connections
+// are closed.
+void ring_state_close(RingState* s) noexcept;
+
+// Whether this kernel runs the socket's reads and writes on completions.
+inline bool ring_sockets() noexcept { return io_op_supported(IoOpKind::Recv); }
+
+// Reads into data[0..cap) or appends up to cap bytes to *str: from what is buffered, else waits
+// for the multishot recv. Returns the byte count, 0 at end of stream; raises the recv error.
+struct RingRecvAwaiter {
+  FdHandle* fd;
+  char* data = nullptr;
+  std::string* str = nullptr;
+  std::size_t cap = 0;
+  std::size_t got = 0;
+  RingState* st = nullptr;
+  TaskState* task = nullptr;
+  bool await_ready();
+  bool await_suspend(std::coroutine_handle<> h);
+  std::size_t await_resume();
+  std::size_t take(const char* p, std::size_t n) noexcept;  // copies into the target
+  static void undo(void* p) noexcept;
+};
+
+// The next connection of a listener with a multishot accept: its descriptor (non-blocking,
+// close-on-exec). Raises the accept error.
+struct RingAcceptAwaiter {
+  FdHandle* fd;
+  int got = -1;
+  RingState* st = nullptr;
+  TaskState* task = nullptr;
+  bool await_ready();
+  bool await_suspend(std::coroutine_handle<> h);
+  int await_resume();
+  static void undo(void* p) noexcept;
+};
+
+// Runs a single-shot op on fd (send, connect, recvfrom...) through the io_op trap and records it
+// in the descriptor's state while in flight, so that close() cancels it. Returns res or -errno
+// (-ECANCELED if the descriptor was closed meanwhile).
+struct RingOpAwaiter : Traps::OpAwaiter {
+  FdHandle* fd;
+  RingState* st = nullptr;
+  bool await_suspend(std::coroutine_handle<> h);
+  int await_resume();
+};
+RingOpAwaiter ring_op(FdHandle& fd, IoOp& op);
+
+}  // namespace curio::detail
