@@ -1,0 +1,331 @@
+// Sockets on completions (src/io/ring_io.hpp): the races only io_uring has. Every test makes an
+// io_uring kernel explicitly (skipped where io_uring cannot be set up). Time limits are generous
+// budgets for a loaded 2-core machine under ASan, not measurements.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "curio/curio.hpp"
+#include "io/io_test_support.hpp"
+
+using namespace std::chrono_literals;
+using curio::IoBackend;
+using curio::Kernel;
+using curio::KernelOptions;
+using curio::Socket;
+using curio::Task;
+using curio_test::tcp_pair;
+
+namespace {
+
+bool io_uring_works() {
+  try {
+    Kernel k(KernelOptions{.backend = IoBackend::IoUring});
+    return true;
+  } catch (const curio::SystemError&) {
+    return false;
+  }
+}
+
+#define REQUIRE_URING() \
+  if (!io_uring_works()) GTEST_SKIP() << "io_uring cannot be set up here"
+
+template <class T>
+T run_uring(Task<T> main) {
+  return curio::run(std::move(main), KernelOptions{.backend = IoBackend::IoUring});
+}
+
+}  // namespace
+
+TEST(UringSocket, CancelledRecvLosesNoBytesThatArriveLater) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    auto [a, b] = Socket::pair();
+    bool timed_out = false;
+    try {
+      co_await curio::timeout_after(10ms, a.recv(100));
+    } catch (const curio::TaskTimeout&) {
+      timed_out = true;
+    }
+    EXPECT_TRUE(timed_out);
+    co_await b.sendall("after the timeout");
+    EXPECT_EQ(co_await a.recv(100), "after the timeout");
+  }());
+}
+
+// Bytes that arrive beyond what the reader asked for stay buffered in the socket.
+TEST(UringSocket, BytesBeyondTheReadersSizeStayBuffered) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    auto [a, b] = Socket::pair();
+    co_await b.sendall("0123456789");
+    EXPECT_EQ(co_await a.recv(4), "0123");
+    EXPECT_EQ(co_await a.recv(4), "4567");
+    b.close();
+    EXPECT_EQ(co_await a.recv(100), "89");
+    EXPECT_EQ(co_await a.recv(100), "");
+  }());
+}
+
+TEST(UringSocket, CancellingAThousandInFlightRecvsAtOnce) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    constexpr int kN = 1000;
+    std::vector<std::pair<Socket, Socket>> pairs;
+    for (int i = 0; i < kN; ++i) pairs.push_back(Socket::pair());
+    curio::TaskGroup readers;
+    int cancelled = 0;
+    for (int i = 0; i < kN; ++i) {
+      readers.spawn([&, i]() -> Task<> {
+        try {
+          co_await pairs[i].first.recv(64);
+        } catch (const curio::TaskCancelled&) {
+          ++cancelled;
+          throw;
+        }
+      });
+    }
+    co_await curio::sleep(5ms);  // all of them wait in the ring now
+    co_await readers.cancel_remaining();
+    co_await readers.join();
+    EXPECT_EQ(cancelled, kN);
+    // Every socket still works: what arrives now goes to the next reader.
+    for (int i = 0; i < kN; ++i) co_await pairs[i].second.sendall("x");
+    for (int i = 0; i < kN; ++i) EXPECT_EQ(co_await pairs[i].first.recv(64), "x");
+  }());
+}
+
+TEST(UringSocket, CancellingAThousandInFlightRawRecvOpsAtOnce) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    constexpr int kN = 1000;
+    std::vector<std::pair<Socket, Socket>> pairs;
+    for (int i = 0; i < kN; ++i) pairs.push_back(Socket::pair());
+    curio::TaskGroup readers;
+    int cancelled = 0;
+    for (int i = 0; i < kN; ++i) {
+      readers.spawn([&, i]() -> Task<> {
+        char buf[16];
+        curio::detail::IoOp op;
+        op.kind = curio::detail::IoOpKind::Recv;
+        op.fd = pairs[i].first.fileno();
+        op.buf = buf;
+        op.len = sizeof buf;
+        try {
+          co_await curio::detail::io_op(op);
+        } catch (const curio::TaskCancelled&) {
+          ++cancelled;
+          EXPECT_FALSE(op.in_flight);  // resumed only after the op's completion
+          throw;
+        }
+      });
+    }
+    co_await curio::sleep(5ms);
+    co_await readers.cancel_remaining();
+    co_await readers.join();
+    EXPECT_EQ(cancelled, kN);
+  }());
+}
+
+// More recv completions in one reap than the provided-buffer ring holds (2,048 buffers): the
+// recvs that find it empty end with ENOBUFS and are re-armed; no read fails, no byte is lost.
+TEST(UringSocket, ExhaustedBufferRingLosesNothing) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    constexpr int kN = 3000;
+    std::vector<std::pair<Socket, Socket>> pairs;
+    for (int i = 0; i < kN; ++i) pairs.push_back(Socket::pair());
+    curio::TaskGroup readers;
+    int ok = 0;
+    for (int i = 0; i < kN; ++i) {
+      readers.spawn([&, i]() -> Task<> {
+        std::string got;
+        while (got.size() < 3000) {
+          std::string part = co_await pairs[i].first.recv(65536);
+          if (part.empty()) break;
+          got += part;
+        }
+        if (got == std::string(3000, static_cast<char>('a' + i % 26))) ++ok;
+      });
+    }
+    co_await curio::sleep(5ms);  // every multishot recv is armed
+    // All peers write in one task step: the completions pile up before the next reap.
+    for (int i = 0; i < kN; ++i) {
+      std::string data(3000, static_cast<char>('a' + i % 26));
+      EXPECT_EQ(::write(pairs[i].second.fileno(), data.data(), data.size()), 3000);
+    }
+    co_await curio::timeout_after(60s, readers.join());
+    EXPECT_EQ(ok, kN);
+  }());
+}
+
+TEST(UringSocket, ShortSendReportsWhatWentOut) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    auto [a, b] = co_await tcp_pair();
+    curio_test::set_buffer_sizes(a, 4096);
+    curio_test::set_buffer_sizes(b, 4096);
+    std::string big(4 * 1024 * 1024, 's');
+    std::size_t n = co_await a.send(big);
+    EXPECT_GT(n, 0u);
+    EXPECT_LT(n, big.size());
+  }());
+}
+
+TEST(UringSocket, SendallAcrossManyShortSendsDeliversEverythingInOrder) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    auto [a, b] = co_await tcp_pair();
+    curio_test::set_buffer_sizes(a, 4096);
+    std::string big(2 * 1024 * 1024, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 % 251);
+    auto sender = curio::spawn(a.sendall(big));
+    std::string got;
+    while (got.size() < big.size()) got += co_await b.recv(65536);
+    co_await sender.join();
+    EXPECT_TRUE(got == big);
+  }());
+}
+
+TEST(UringSocket, TimedOutSendallReportsBytesSentExactly) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    auto [a, b] = co_await tcp_pair();
+    curio_test::set_buffer_sizes(a, 4096);
+    curio_test::set_buffer_sizes(b, 4096);
+    std::string big(8 * 1024 * 1024, 'z');
+    std::size_t reported = 0;
+    try {
+      co_await curio::timeout_after(50ms, a.sendall(big));
+    } catch (const curio::TaskTimeout& e) {
+      reported = e.bytes_sent.value_or(0);
+    }
+    EXPECT_GT(reported, 0u);
+    EXPECT_LT(reported, big.size());
+    a.shutdown(SHUT_WR);
+    std::size_t received = 0;
+    for (;;) {
+      std::string part = co_await b.recv(65536);
+      if (part.empty()) break;
+      received += part.size();
+    }
+    EXPECT_EQ(received, reported);
+  }());
+}
+
+TEST(UringSocket, PeerResetWithSendsInFlightRaisesConnectionError) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    auto [a, b] = co_await tcp_pair();
+    curio_test::set_buffer_sizes(a, 4096);
+    curio_test::set_buffer_sizes(b, 4096);
+    std::string big(8 * 1024 * 1024, 'r');
+    auto sender = curio::spawn(a.sendall(big));
+    co_await curio::sleep(10ms);  // the send waits in the ring: the peer reads nothing
+    linger lg{1, 0};
+    ::setsockopt(b.fileno(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    b.close();  // RST
+    bool connection_error = false;
+    try {
+      co_await curio::timeout_after(5s, sender.join());
+    } catch (const curio::TaskError& e) {
+      try {
+        std::rethrow_exception(e.cause());
+      } catch (const curio::ConnectionError&) {
+        connection_error = true;
+      } catch (...) {
+      }
+    }
+    EXPECT_TRUE(connection_error);
+  }());
+}
+
+TEST(UringSocket, ClosingASocketWithOpsInFlightWakesThemWithEbadf) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    auto [a, b] = co_await tcp_pair();
+    curio_test::set_buffer_sizes(a, 4096);
+    curio_test::set_buffer_sizes(b, 4096);
+    std::string big(8 * 1024 * 1024, 'c');
+    int ebadf = 0;
+    auto check = [&](curio::TaskHandle<void>& h) -> Task<> {
+      try {
+        co_await curio::timeout_after(5s, h.join());
+      } catch (const curio::TaskError& e) {
+        try {
+          std::rethrow_exception(e.cause());
+        } catch (const curio::SystemError& se) {
+          if (se.code().value() == EBADF) ++ebadf;
+        } catch (...) {
+        }
+      }
+    };
+    auto sender = curio::spawn(a.sendall(big));
+    auto reader = curio::spawn([&a = a]() -> Task<> { co_await a.recv(10); });
+    co_await curio::sleep(10ms);
+    a.close();
+    co_await check(sender);
+    co_await check(reader);
+    EXPECT_EQ(ebadf, 2);
+    // The peer sees the close (the cancelled requests no longer pin the socket).
+    std::size_t drained = 0;
+    for (;;) {
+      std::string part = co_await curio::timeout_after(5s, b.recv(65536));
+      if (part.empty()) break;
+      drained += part.size();
+    }
+    EXPECT_LT(drained, big.size());
+  }());
+}
+
+TEST(UringSocket, MultishotAcceptServesManyConnections) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    Socket listener = curio_test::loopback_listener(128);
+    auto address = listener.getsockname();
+    constexpr int kN = 200;
+    auto server = curio::spawn([&]() -> Task<> {
+      for (int i = 0; i < kN; ++i) {
+        auto [c, peer] = co_await listener.accept();
+        EXPECT_EQ(peer.to_string().rfind("127.0.0.1:", 0), 0u);
+        co_await c.sendall("hi");
+      }
+    });
+    for (int i = 0; i < kN; ++i) {
+      Socket c(AF_INET, SOCK_STREAM);
+      co_await c.connect(address);
+      EXPECT_EQ(co_await c.recv(10), "hi");
+    }
+    co_await server.join();
+  }());
+}
+
+TEST(UringSocket, ConnectRefusedRaisesConnectionRefusedError) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    curio::SocketAddress address;
+    {
+      Socket l = curio_test::loopback_listener();
+      address = l.getsockname();
+    }  // closed: nobody listens there now
+    Socket c(AF_INET, SOCK_STREAM);
+    EXPECT_THROW(co_await c.connect(address), curio::ConnectionRefusedError);
+  }());
+}
+
+TEST(UringSocket, DatagramsRoundTripWithTheirAddresses) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    Socket a(AF_INET, SOCK_DGRAM), b(AF_INET, SOCK_DGRAM);
+    a.bind(curio::SocketAddress::ipv4("127.0.0.1", 0));
+    b.bind(curio::SocketAddress::ipv4("127.0.0.1", 0));
+    EXPECT_EQ(co_await a.sendto("ping", b.getsockname()), 4u);
+    auto [data, from] = co_await b.recvfrom(100);
+    EXPECT_EQ(data, "ping");
+    EXPECT_EQ(from.to_string(), a.getsockname().to_string());
+  }());
+}
