@@ -128,6 +128,13 @@ void wait_of(TaskState* t, WaitInfo& w) {
     auto* a = static_cast<Traps::WaitListAwaiter*>(t->undo_ctx);
     w.object = a->list;
     if (t->status == TaskStatus::TaskJoin && a->node.payload) w.task_id = static_cast<TaskState*>(a->node.payload)->id;
+  } else if (t->undo == &Traps::OpAwaiter::undo) {
+    auto* a = static_cast<Traps::OpAwaiter*>(t->undo_ctx);
+    w.fd = a->op->fd;
+    w.object = a->op;
+  } else if (t->undo == &Traps::fd_wait_undo) {
+    w.fd = static_cast<Traps::FdWaitBase*>(t->undo_ctx)->wait_fd;
+    w.object = t->undo_ctx;
   } else if (t->undo == &Traps::RemoteAwaiter::undo) {
     w.object = static_cast<Traps::RemoteAwaiter*>(t->undo_ctx)->signal.get();
   }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace curio::detail {
@@ -43,8 +44,29 @@ void wake(RingState* s) noexcept {
   s->acceptor = nullptr;
 }
 
+void handle_completion(RingState* s, IoOp& op, const IoCompletion& c) noexcept;
+
 void on_completion(IoOp& op, const IoCompletion& c) noexcept {
   auto* s = static_cast<RingState*>(op.owner);
+  bool orphan = s->orphan;
+  handle_completion(s, op, c);  // deletes an orphan at its last completion
+  if (orphan) return;
+  // The multishot op ended (flow control, a full accept queue, ENOBUFS...) while a task still
+  // waits for it: arm it again now, or that task would wait for a request nobody made.
+  if (!op.in_flight && s->waiter && !s->eof && !s->error) {
+    try {
+      Traps::op_submit(*s->kernel, op);
+    } catch (const SystemError& e) {
+      s->error = e.code().value();
+      wake(s);
+    } catch (...) {
+      s->error = ENOMEM;
+      wake(s);
+    }
+  }
+}
+
+void handle_completion(RingState* s, IoOp& op, const IoCompletion& c) noexcept {
   if (s->orphan) {
     if (c.res >= 0 && s->mode == RingState::Mode::Accept) ::close(c.res);
     if (!op.in_flight) delete s;
@@ -106,6 +128,14 @@ void arm(FdHandle& fd, RingState* s, RingState::Mode mode) {
 
 }  // namespace
 
+bool ring_sockets_enabled() noexcept {
+  static const bool enabled = [] {
+    const char* v = std::getenv("CURIO_URING_SOCKETS");
+    return v && std::strcmp(v, "1") == 0;
+  }();
+  return enabled;
+}
+
 RingState* make_ring_state(int fd) {
   auto* s = new RingState();
   s->op.fd = fd;
@@ -156,11 +186,13 @@ bool RingRecvAwaiter::await_suspend(std::coroutine_handle<> h) {
   }
   st->waiter = task;
   st->reader = this;
-  Traps::block(task, h, TaskStatus::ReadWait, &undo, this);
+  wait_fd = fd->fd();
+  undo_fn = &undo;
+  Traps::block(task, h, TaskStatus::ReadWait, &Traps::fd_wait_undo, static_cast<FdWaitBase*>(this));
   return true;
 }
 
-void RingRecvAwaiter::undo(void* p) noexcept {
+void RingRecvAwaiter::undo(FdWaitBase* p) noexcept {
   auto* a = static_cast<RingRecvAwaiter*>(p);
   a->st->waiter = nullptr;
   a->st->reader = nullptr;
@@ -219,11 +251,13 @@ bool RingAcceptAwaiter::await_suspend(std::coroutine_handle<> h) {
   }
   st->waiter = task;
   st->acceptor = this;
-  Traps::block(task, h, TaskStatus::ReadWait, &undo, this);
+  wait_fd = fd->fd();
+  undo_fn = &undo;
+  Traps::block(task, h, TaskStatus::ReadWait, &Traps::fd_wait_undo, static_cast<FdWaitBase*>(this));
   return true;
 }
 
-void RingAcceptAwaiter::undo(void* p) noexcept {
+void RingAcceptAwaiter::undo(FdWaitBase* p) noexcept {
   auto* a = static_cast<RingAcceptAwaiter*>(p);
   a->st->waiter = nullptr;
   a->st->acceptor = nullptr;

@@ -120,9 +120,9 @@ SocketAddress Socket::getpeername() const {
 }
 
 Task<std::pair<Socket, SocketAddress>> Socket::accept() {
-  if (detail::io_op_supported(detail::IoOpKind::Accept)) {
+  if (detail::ring_socket_op(detail::IoOpKind::Accept)) {
     if (fd_.fd() < 0) throw SystemError(EBADF, "accept on a closed socket");
-    detail::RingAcceptAwaiter next{&fd_};
+    detail::RingAcceptAwaiter next(&fd_);
     int fd = co_await next;
     Socket client(detail::FdHandle(fd), stream_);
     SocketAddress peer;
@@ -146,7 +146,7 @@ Task<std::pair<Socket, SocketAddress>> Socket::accept() {
 }
 
 Task<> Socket::connect(SocketAddress address) {
-  if (detail::io_op_supported(detail::IoOpKind::Connect)) {
+  if (detail::ring_socket_op(detail::IoOpKind::Connect)) {
     detail::IoOp op = socket_op(detail::IoOpKind::Connect, fileno());
     op.addr = address.data();
     op.addr_size = address.size();
@@ -170,7 +170,7 @@ Task<std::size_t> Socket::recv_into(std::span<std::byte> buffer, int flags) {
   if (stream_ && flags == 0 && detail::ring_sockets()) {
     if (fd_.fd() < 0) throw SystemError(EBADF, "recv on a closed socket");
     if (buffer.empty()) co_return 0;
-    detail::RingRecvAwaiter read{&fd_, reinterpret_cast<char*>(buffer.data()), nullptr, buffer.size()};
+    detail::RingRecvAwaiter read(&fd_, reinterpret_cast<char*>(buffer.data()), nullptr, buffer.size());
     co_return co_await read;
   }
   for (;;) {
@@ -193,7 +193,7 @@ Task<std::string> Socket::recv(std::size_t maxsize, int flags) {
     if (fd_.fd() < 0) throw SystemError(EBADF, "recv on a closed socket");
     std::string out;
     if (maxsize == 0) co_return out;
-    detail::RingRecvAwaiter read{&fd_, nullptr, &out, maxsize};
+    detail::RingRecvAwaiter read(&fd_, nullptr, &out, maxsize);
     co_await read;
     co_return out;
   }
@@ -215,7 +215,7 @@ Task<std::string> Socket::recv(std::size_t maxsize, int flags) {
 }
 
 Task<std::pair<std::string, SocketAddress>> Socket::recvfrom(std::size_t maxsize, int flags) {
-  if (detail::io_op_supported(detail::IoOpKind::RecvFrom)) {
+  if (detail::ring_socket_op(detail::IoOpKind::RecvFrom)) {
     // The buffer is the frame's while the op is in flight (the thread's scratch is not).
     std::string data(std::min<std::size_t>(maxsize, 65536), '\0');
     SocketAddress from;
@@ -252,7 +252,7 @@ Task<std::pair<std::string, SocketAddress>> Socket::recvfrom(std::size_t maxsize
 }
 
 Task<std::size_t> Socket::send(std::string_view data, int flags) {
-  if (detail::io_op_supported(detail::IoOpKind::Send)) {
+  if (detail::ring_socket_op(detail::IoOpKind::Send)) {
     detail::IoOp op = socket_op(detail::IoOpKind::Send, fileno());
     op.buf = const_cast<char*>(data.data());
     op.len = static_cast<std::uint32_t>(std::min<std::size_t>(data.size(), 1u << 30));
@@ -272,7 +272,7 @@ Task<std::size_t> Socket::send(std::string_view data, int flags) {
 
 Task<> Socket::sendall(std::string_view data, int flags) {
   std::size_t sent = 0;
-  if (detail::io_op_supported(detail::IoOpKind::Send)) {
+  if (detail::ring_socket_op(detail::IoOpKind::Send)) {
     // A result that won a race with a cancellation counts, and the cancellation comes from the
     // next op's trap: bytes_sent is exact.
     try {
@@ -309,7 +309,7 @@ Task<> Socket::sendall(std::string_view data, int flags) {
 }
 
 Task<std::size_t> Socket::sendto(std::string_view data, SocketAddress address, int flags) {
-  if (detail::io_op_supported(detail::IoOpKind::SendTo)) {
+  if (detail::ring_socket_op(detail::IoOpKind::SendTo)) {
     iovec iov{const_cast<char*>(data.data()), data.size()};
     msghdr msg{};
     msg.msg_name = address.data();

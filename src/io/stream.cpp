@@ -53,7 +53,7 @@ std::string Stream::take(std::size_t n) {
 Task<std::size_t> Stream::fill() {
   if (socket_ && drain_hint_ && detail::ring_sockets()) {  // a stream socket on io_uring
     if (fd_->fd() < 0) throw SystemError(EBADF, "recv on a closed socket");
-    detail::RingRecvAwaiter read{fd_, nullptr, &buf_, 65536};
+    detail::RingRecvAwaiter read(fd_, nullptr, &buf_, 65536);
     std::size_t n = co_await read;
     if (n == 0) eof_ = true;
     co_return n;

@@ -45,8 +45,8 @@ Task<int> errno_of(F f) {
 
 int fail_with_eagain() { return EAGAIN; }
 
-// epoll_ctl is the epoll backend's registration call (the io_uring backend registers through its
-// ring), so the tests that fail it run on an epoll kernel whatever CURIO_BACKEND says.
+// epoll_ctl and accept4 are the epoll path's calls (the io_uring backend registers and accepts through its
+// ring), so the tests that fail them run on an epoll kernel whatever CURIO_BACKEND says.
 const curio::KernelOptions kEpoll{.backend = curio::IoBackend::Epoll};
 
 }  // namespace
@@ -109,7 +109,7 @@ TEST(ReliabilityFaults, AcceptFailureRaisesInTheAcceptingTaskOnly) {
     co_await curio::sleep(5ms);  // the ticker's 1 ms sleeps have had time to fire
     EXPECT_GT(ticker.ticks, 0);
     co_await tick.cancel();
-  }());
+  }(), kEpoll);
 }
 
 TEST(ReliabilityFaults, SpuriousEagainFromAccept4IsAWaitNotAnError) {
@@ -123,7 +123,7 @@ TEST(ReliabilityFaults, SpuriousEagainFromAccept4IsAWaitNotAnError) {
     auto accepted = co_await curio::timeout_after(5s, acceptor.join());
     EXPECT_GE(accepted.first.fileno(), 0);
     EXPECT_EQ(fault::accept4.failed.load(), 1);
-  }());
+  }(), kEpoll);
 }
 
 TEST(ReliabilityFaults, ServerBacksOffFromAFailingAcceptAndServesAfterwards) {
@@ -140,7 +140,7 @@ TEST(ReliabilityFaults, ServerBacksOffFromAFailingAcceptAndServesAfterwards) {
     EXPECT_EQ(fault::accept4.failed.load(), 3);
     EXPECT_FALSE(server.terminated()) << "a failing accept must not end the server";
     co_await server.cancel();
-  }());
+  }(), kEpoll);
   EXPECT_EQ(cap.count("server-fd-exhausted"), 1u);
   EXPECT_EQ(cap.count("server-accepting"), 1u);
   EXPECT_EQ(cap.count("task-crash"), 0u);

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,10 @@ using curio::Task;
 using curio_test::tcp_pair;
 
 namespace {
+
+// Sockets on completions are opt-in (CURIO_URING_SOCKETS=1, read once by the library): this
+// binary turns them on before any test runs.
+[[maybe_unused]] const bool sockets_on_completions = [] { return ::setenv("CURIO_URING_SOCKETS", "1", 1) == 0; }();
 
 bool io_uring_works() {
   try {

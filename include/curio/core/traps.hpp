@@ -321,6 +321,7 @@ struct Traps {
   // Submits an op whose completions go to its own callback (a multishot op owned by a socket,
   // not awaited by one task). The record must stay alive until its last completion.
   static void op_submit(IoOp& op) { Traps::current_kernel_or_throw().op_submit(op); }
+  static void op_submit(Kernel& k, IoOp& op) { k.op_submit(op); }
   static void op_cancel(Kernel& k, IoOp& op) noexcept { k.op_cancel(op); }
   // Hands queued submissions (e.g. a cancel) to the OS kernel now rather than at the next wait.
   static void op_flush(Kernel& k) noexcept { k.op_flush(); }
@@ -395,6 +396,18 @@ struct Traps {
       return false;
     }
   };
+
+  // A descriptor wait implemented above the kernel (io_uring sockets, src/io/ring_io.hpp): its
+  // awaiter derives from this and blocks with fd_wait_undo, so introspection (curio::where)
+  // can name the descriptor.
+  struct FdWaitBase {
+    int wait_fd = -1;
+    void (*undo_fn)(FdWaitBase*) noexcept = nullptr;
+  };
+  static void fd_wait_undo(void* p) noexcept {
+    auto* b = static_cast<FdWaitBase*>(p);
+    b->undo_fn(b);
+  }
 
   // Wait until another thread calls signal->set().
   struct RemoteAwaiter : AwaiterBase {

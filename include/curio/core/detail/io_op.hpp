@@ -36,8 +36,8 @@ struct IoCompletion {
   bool more;         // a multishot op stays in flight: more completions follow
   const char* data;  // multishot Recv with res > 0: the bytes; else nullptr
 };
-// Runs on the kernel's thread inside its I/O dispatch: it may only record the result and
-// reschedule tasks (no user code, no new ops, no frees of other ops).
+// Runs on the kernel's thread inside its I/O dispatch: it may only record the result,
+// reschedule tasks, and submit or cancel ops (no user code, no frees of other ops).
 using IoOpCallback = void (*)(IoOp& op, const IoCompletion& c) noexcept;
 
 struct IoOp {
