@@ -94,6 +94,8 @@ class AsyncFile {
   // not move. Returns the new size.
   Task<std::int64_t> truncate(std::optional<std::int64_t> size = std::nullopt);
   Task<> flush();
+  // flush(), then fsync(2): the file's data and metadata are on stable storage when it returns.
+  Task<> fsync();
 
   // Flushes and closes the file (in a worker). Closing twice is a no-op. The file counts as
   // closed as soon as close() is called: if the call is cancelled, a worker still closes it.
