@@ -365,7 +365,7 @@ TEST(AsyncFileCancelInFlight, TimedOutReadsLeaveThePositionConsistent) {
       bool ring = on_ring();
       bool timed_out = false;
       try {
-        std::string got = co_await curio::timeout_after(std::chrono::microseconds(50 * (i % 8)), f.read(1 << 20));
+        std::string got = co_await curio::timeout_after(std::chrono::microseconds(20 << (i % 14)), f.read(1 << 20));
         EXPECT_TRUE(got == data.substr(static_cast<std::size_t>(before), got.size()));
         delivered += static_cast<std::int64_t>(got.size());
       } catch (const curio::TaskTimeout&) {
@@ -388,7 +388,7 @@ TEST(AsyncFileCancelInFlight, TimedOutReadsLeaveThePositionConsistent) {
     co_return timeouts;
   };
   int timeouts = curio::run(main());
-  RecordProperty("timeouts", timeouts);
+  RecordProperty("timeouts", timeouts);  // usually some of the 40, not all: the short limits hit reads in flight
 }
 
 TEST(AsyncFileCancelInFlight, ACancelledReaderLeavesTheFileReadableFromTell) {
