@@ -5,11 +5,14 @@
 // Runs are interleaved (epoll, io_uring, epoll, io_uring...) and each read block is checked (the
 // file's block i starts with i), so a fast wrong answer cannot pass. Prints one line per run and
 // the io_uring/epoll ratios per round.
-//   files_bench [--dir /tmp] [--mib 1024] [--tasks 32] [--seconds 3] [--rounds 2] [--keep]
+//   files_bench [--dir /tmp] [--mib 1024] [--tasks 32] [--seconds 3] [--rounds 2] [--cold-reads 32000] [--keep]
+// Warm runs last --seconds; cold runs make --cold-reads reads in all (the same blocks on both
+// paths), so the run that is faster does not also warm more of the cache.
 // The file is created in --dir (never in the repository) and removed at the end.
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -31,6 +34,7 @@ struct Options {
   int tasks = 32;
   double seconds = 3;
   int rounds = 2;
+  std::uint64_t cold_reads = 32'000;  // per cold run, split over the tasks
   bool keep = false;
 };
 
@@ -84,11 +88,13 @@ struct Result {
   std::string backend;
 };
 
+// Reads until `until`, or `count` reads if count > 0 (the cold runs: the same seeds read the
+// same blocks on both paths, so each run meets the same share of uncached blocks).
 curio::Task<> reader(const std::string& path, std::uint64_t blocks, unsigned seed,
-                     std::chrono::steady_clock::time_point until, Result& r) {
+                     std::chrono::steady_clock::time_point until, std::uint64_t count, Result& r) {
   curio::AsyncFile f = co_await curio::aopen(path, "rb");
   std::mt19937_64 rng(seed);
-  while (std::chrono::steady_clock::now() < until) {
+  for (std::uint64_t done = 0; count > 0 ? done < count : std::chrono::steady_clock::now() < until; ++done) {
     std::uint64_t block = rng() % blocks;
     co_await f.seek(static_cast<std::int64_t>(block * kBlock));
     std::string data = co_await f.read(kBlock);
@@ -100,7 +106,7 @@ curio::Task<> reader(const std::string& path, std::uint64_t blocks, unsigned see
   co_await f.close();
 }
 
-curio::Task<Result> run_readers(const Options& o, const std::string& path) {
+curio::Task<Result> run_readers(const Options& o, const std::string& path, std::uint64_t count) {
   Result r;
   r.backend = std::string(curio::to_string(curio::Kernel::current()->backend()));
   std::uint64_t blocks = o.mib * (1 << 20) / kBlock;
@@ -109,17 +115,17 @@ curio::Task<Result> run_readers(const Options& o, const std::string& path) {
                            std::chrono::duration<double>(o.seconds));
   curio::TaskGroup group;
   co_await group.scope([&]() -> curio::Task<> {
-    for (int i = 0; i < o.tasks; ++i) group.spawn(reader(path, blocks, 1234u + static_cast<unsigned>(i), until, r));
+    for (int i = 0; i < o.tasks; ++i) group.spawn(reader(path, blocks, 1234u + static_cast<unsigned>(i), until, count, r));
     co_return;
   });
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   co_return r;
 }
 
-Result run_once(const Options& o, const std::string& path, curio::IoBackend backend) {
+Result run_once(const Options& o, const std::string& path, curio::IoBackend backend, std::uint64_t count) {
   curio::KernelOptions ko;
   ko.backend = backend;
-  return curio::run(run_readers(o, path), std::move(ko));
+  return curio::run(run_readers(o, path, count), std::move(ko));
 }
 
 }  // namespace
@@ -140,9 +146,10 @@ int main(int argc, char** argv) {
     else if (a == "--tasks") o.tasks = std::stoi(next());
     else if (a == "--seconds") o.seconds = std::stod(next());
     else if (a == "--rounds") o.rounds = std::stoi(next());
+    else if (a == "--cold-reads") o.cold_reads = std::stoull(next());
     else if (a == "--keep") o.keep = true;
     else {
-      std::fprintf(stderr, "usage: files_bench [--dir D] [--mib N] [--tasks N] [--seconds S] [--rounds N] [--keep]\n");
+      std::fprintf(stderr, "usage: files_bench [--dir D] [--mib N] [--tasks N] [--seconds S] [--rounds N] [--cold-reads N] [--keep]\n");
       return 2;
     }
   }
@@ -160,9 +167,10 @@ int main(int argc, char** argv) {
       double rate[2] = {0, 0};
       int k = 0;
       for (curio::IoBackend b : {curio::IoBackend::Epoll, curio::IoBackend::IoUring}) {
-        if (std::strcmp(cache, "warm") == 0) warm(path);
+        bool is_warm = std::strcmp(cache, "warm") == 0;
+        if (is_warm) warm(path);
         else drop_cache(path);
-        Result r = run_once(o, path, b);
+        Result r = run_once(o, path, b, is_warm ? 0 : std::max<std::uint64_t>(1, o.cold_reads / static_cast<std::uint64_t>(o.tasks)));
         rate[k++] = static_cast<double>(r.reads) / r.seconds;
         std::printf("round %d %-4s %-8s reads=%llu reads/s=%.0f bad=%llu\n", round, cache, r.backend.c_str(),
                     static_cast<unsigned long long>(r.reads), static_cast<double>(r.reads) / r.seconds,
