@@ -373,8 +373,12 @@ TEST(AsyncFileCancelInFlight, TimedOutReadsLeaveThePositionConsistent) {
       }
       std::int64_t after = co_await f.tell();
       if (timed_out) ++timeouts;
-      if (ring && timed_out) EXPECT_EQ(after, before);  // the ring path commits nothing
-      if (ring) EXPECT_EQ(after, delivered);
+      if (ring && timed_out) {
+        EXPECT_EQ(after, before);  // the ring path commits nothing
+      }
+      if (ring) {
+        EXPECT_EQ(after, delivered);
+      }
       std::int64_t now = co_await f.tell();
       if (now >= static_cast<std::int64_t>(data.size())) {
         co_await f.seek(0);
@@ -404,7 +408,9 @@ TEST(AsyncFileCancelInFlight, ACancelledReaderLeavesTheFileReadableFromTell) {
       if (i % 2) co_await curio::sleep(0);  // let it submit its first read
       co_await reader.cancel();
       std::int64_t at = co_await f.tell();
-      if (on_ring()) EXPECT_EQ(at, 0);  // cancelled: nothing was delivered, nothing committed
+      if (on_ring()) {
+        EXPECT_EQ(at, 0);  // cancelled: nothing was delivered, nothing committed
+      }
       std::string rest = co_await f.read();
       EXPECT_TRUE(rest == data.substr(static_cast<std::size_t>(at)));
     }
