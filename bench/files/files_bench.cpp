@@ -111,11 +111,12 @@ curio::Task<Result> run_readers(const Options& o, const std::string& path, std::
   r.backend = std::string(curio::to_string(curio::Kernel::current()->backend()));
   std::uint64_t blocks = o.mib * (1 << 20) / kBlock;
   auto start = std::chrono::steady_clock::now();
-  auto until = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                           std::chrono::duration<double>(o.seconds));
+  auto until =
+      start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(o.seconds));
   curio::TaskGroup group;
   co_await group.scope([&]() -> curio::Task<> {
-    for (int i = 0; i < o.tasks; ++i) group.spawn(reader(path, blocks, 1234u + static_cast<unsigned>(i), until, count, r));
+    for (int i = 0; i < o.tasks; ++i)
+      group.spawn(reader(path, blocks, 1234u + static_cast<unsigned>(i), until, count, r));
     co_return;
   });
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -141,15 +142,24 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (a == "--dir") o.dir = next();
-    else if (a == "--mib") o.mib = std::stoul(next());
-    else if (a == "--tasks") o.tasks = std::stoi(next());
-    else if (a == "--seconds") o.seconds = std::stod(next());
-    else if (a == "--rounds") o.rounds = std::stoi(next());
-    else if (a == "--cold-reads") o.cold_reads = std::stoull(next());
-    else if (a == "--keep") o.keep = true;
+    if (a == "--dir")
+      o.dir = next();
+    else if (a == "--mib")
+      o.mib = std::stoul(next());
+    else if (a == "--tasks")
+      o.tasks = std::stoi(next());
+    else if (a == "--seconds")
+      o.seconds = std::stod(next());
+    else if (a == "--rounds")
+      o.rounds = std::stoi(next());
+    else if (a == "--cold-reads")
+      o.cold_reads = std::stoull(next());
+    else if (a == "--keep")
+      o.keep = true;
     else {
-      std::fprintf(stderr, "usage: files_bench [--dir D] [--mib N] [--tasks N] [--seconds S] [--rounds N] [--cold-reads N] [--keep]\n");
+      std::fprintf(
+          stderr,
+          "usage: files_bench [--dir D] [--mib N] [--tasks N] [--seconds S] [--rounds N] [--cold-reads N] [--keep]\n");
       return 2;
     }
   }
@@ -168,9 +178,12 @@ int main(int argc, char** argv) {
       int k = 0;
       for (curio::IoBackend b : {curio::IoBackend::Epoll, curio::IoBackend::IoUring}) {
         bool is_warm = std::strcmp(cache, "warm") == 0;
-        if (is_warm) warm(path);
-        else drop_cache(path);
-        Result r = run_once(o, path, b, is_warm ? 0 : std::max<std::uint64_t>(1, o.cold_reads / static_cast<std::uint64_t>(o.tasks)));
+        if (is_warm)
+          warm(path);
+        else
+          drop_cache(path);
+        Result r = run_once(
+            o, path, b, is_warm ? 0 : std::max<std::uint64_t>(1, o.cold_reads / static_cast<std::uint64_t>(o.tasks)));
         rate[k++] = static_cast<double>(r.reads) / r.seconds;
         std::printf("round %d %-4s %-8s reads=%llu reads/s=%.0f bad=%llu\n", round, cache, r.backend.c_str(),
                     static_cast<unsigned long long>(r.reads), static_cast<double>(r.reads) / r.seconds,

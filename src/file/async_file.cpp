@@ -158,8 +158,8 @@ struct AsyncFileImpl {
   // in flight leaves it (and the caller's view of the file) where it was.
   bool ring = false;
   bool readable = true, writable = true;
-  bool raw_used = false;   // blocking() handed out the FILE*: resynchronize before the next op
-  std::int64_t pos = 0;    // the logical position
+  bool raw_used = false;         // blocking() handed out the FILE*: resynchronize before the next op
+  std::int64_t pos = 0;          // the logical position
   std::unique_ptr<char[]> rbuf;  // read-ahead: file bytes [rbuf_offset, rbuf_offset + rlen)
   std::int64_t rbuf_offset = 0;
   std::size_t rlen = 0;
@@ -351,7 +351,8 @@ Task<Held<Lock>> ring_begin(AsyncFileImpl* impl) {
   auto held = co_await impl->lock.scoped();
   if (impl->closed) throw closed_error(impl->path);  // closed while we queued
   if (!io_op_supported(IoOpKind::Read))
-    throw RuntimeError("curio: AsyncFile '" + impl->path + "' was opened on an io_uring kernel and is used on one without it");
+    throw RuntimeError("curio: AsyncFile '" + impl->path +
+                       "' was opened on an io_uring kernel and is used on one without it");
   if (impl->raw_used) co_await ring_resync(impl);
   co_return held;
 }

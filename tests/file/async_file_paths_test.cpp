@@ -120,7 +120,8 @@ TEST(AsyncFileResults, ReadsAcrossBufferSizesAreByteExact) {
     AsyncFile f = co_await curio::aopen(path, "rb");
     std::string got;
     std::size_t sizes[] = {1, 7, 4095, 4096, 4097, 65535, 65536, 65537, 300'000};
-    for (std::size_t i = 0; got.size() < data.size(); ++i) got += co_await f.read(static_cast<std::int64_t>(sizes[i % 9]));
+    for (std::size_t i = 0; got.size() < data.size(); ++i)
+      got += co_await f.read(static_cast<std::int64_t>(sizes[i % 9]));
     EXPECT_EQ(co_await f.read(1), "");
     co_await f.close();
     co_return got;
@@ -428,7 +429,8 @@ TEST(AsyncFileCancelInFlight, ACancelledReadintoNeverWritesTheBufferAfterwards) 
     AsyncFile f = co_await curio::aopen(path);
     for (int i = 0; i < 20; ++i) {
       auto buffer = std::make_unique<std::vector<char>>(2 << 20, '\0');
-      auto reader = curio::spawn([&]() -> Task<std::size_t> { co_return co_await f.readinto(std::span<char>(*buffer)); });
+      auto reader =
+          curio::spawn([&]() -> Task<std::size_t> { co_return co_await f.readinto(std::span<char>(*buffer)); });
       if (i % 2) co_await curio::sleep(0);
       co_await reader.cancel();  // returns once the reader has ended: its op has completed
       buffer.reset();            // ASan reports any later write into it
