@@ -1,15 +1,19 @@
-// curio/file/async_file.hpp: aopen and AsyncFile (curio.file). Every operation that touches the
-// file runs on a worker thread through run_in_thread, so reading a slow disk, a FIFO or a
-// terminal never blocks the kernel. The file is a stdio FILE* (buffered reads and writes,
-// getline for lines); C++ strings are bytes, so text and binary modes behave alike.
+// curio/file/async_file.hpp: aopen and AsyncFile (curio.file). On an epoll kernel every
+// operation that touches the file runs on a worker thread through run_in_thread; on an io_uring
+// kernel a regular file's reads, writes, seeks, flushes and fsyncs are ring operations awaited by
+// the task (no worker hop), with the same results. Reading a slow disk, a FIFO or a terminal
+// never blocks the kernel. The worker path uses a stdio FILE* (buffered reads and writes, getline
+// for lines), the ring path its own buffers; C++ strings are bytes, so text and binary modes
+// behave alike.
 //
 //   curio::AsyncFile f = co_await curio::aopen("/tmp/data.txt", "w");
 //   co_await f.write("hello\n");
 //   co_await f.close();
 //
-// Operations of one file are serialized: concurrent tasks queue (FIFO, in the kernel) and each
-// operation runs alone, even across cancellation (an operation abandoned by a cancelled task
-// finishes in the background before the next one starts). Using a closed file raises
+// Operations of one file are serialized: concurrent tasks queue (FIFO, in the kernel), share the
+// file's position, and each operation runs alone, even across cancellation (an operation
+// abandoned by a cancelled task finishes before the next one starts). On the ring path a
+// cancelled read moves nothing (the position is committed when a read returns). Using a closed file raises
 // curio::RuntimeError. See docs/files.md.
 #pragma once
 
@@ -94,6 +98,8 @@ class AsyncFile {
   // not move. Returns the new size.
   Task<std::int64_t> truncate(std::optional<std::int64_t> size = std::nullopt);
   Task<> flush();
+  // flush(), then fsync(2): the file's data and metadata are on stable storage when it returns.
+  Task<> fsync();
 
   // Flushes and closes the file (in a worker). Closing twice is a no-op. The file counts as
   // closed as soon as close() is called: if the call is cancelled, a worker still closes it.
