@@ -107,7 +107,9 @@ TEST(TaskCost, QuietConnectionErrorsCoverAChildsResetRaisedByItsJoin) {
   // The child itself was not spawned quietly (its own report is the kernel's usual one); the
   // handler that its join failed is not reported.
   for (const auto& r : logs.records())
-    if (r.kind == "task-crash") EXPECT_EQ(r.message.find("'handler'"), std::string::npos) << r.message;
+    if (r.kind == "task-crash") {
+      EXPECT_EQ(r.message.find("'handler'"), std::string::npos) << r.message;
+    }
   EXPECT_EQ(logs.count("task-crash"), 1u);  // the child's
 }
 
