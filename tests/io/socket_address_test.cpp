@@ -39,7 +39,8 @@ TEST(SocketAddress, UnixPathsSurviveCopiesAndMoves) {
   EXPECT_EQ(assigned.to_string(), "10.0.0.2:2");
   assigned = std::move(moved);
   EXPECT_EQ(assigned, a);
-  assigned = assigned;  // self-assignment keeps it
+  SocketAddress& same = assigned;
+  assigned = same;  // self-assignment keeps it
   EXPECT_EQ(assigned, a);
 }
 
