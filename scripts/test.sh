@@ -31,7 +31,7 @@ if [ -z "${CURIO_SKIP_TSAN:-}" ]; then
   # Only the layers that touch threads run under TSan.
   for backend in $backends; do
     echo "== tsan, CURIO_BACKEND=$backend"
-    CURIO_BACKEND=$backend ctest --preset tsan -j "$jobs" -R "${CURIO_TSAN_TESTS:-^(Workers|Universal|Thread|AwaitPassThrough|Kernel|Remote|Signal|AsyncFile|Subprocess|RunInProcess|Backend|Monitor|Activation|Where|TaskLocal|RunOnce|ReliabilityThreads|Log|Parallel)}"
+    CURIO_BACKEND=$backend ctest --preset tsan -j "$jobs" -R "${CURIO_TSAN_TESTS:-^(Workers|Universal|Thread|AwaitPassThrough|Kernel|Remote|Signal|AsyncFile|Subprocess|RunInProcess|Backend|Monitor|Activation|Where|TaskLocal|RunOnce|ReliabilityThreads|Log|Parallel|TaskCost)}"
   done
 fi
 # Reliability (docs/reliability.md): the soak program at CI length on the release build (the

@@ -187,7 +187,8 @@ TaskState* Kernel::start_main(std::coroutine_handle<> root, detail::PromiseBase*
   inbox_->end_sleep();  // run_once() leaves it set so that wakeups make pollable_fd() readable
   TaskState* t;
   try {
-    t = spawn(root, promise, false, {}, ops);
+    (void)promise;  // run() reads the result through it; the task record finds it from root
+    t = spawn(root, {}, ops);
   } catch (...) {
     running_ = false;
     throw;
@@ -412,8 +413,7 @@ void Kernel::expire_timers(std::int64_t now) {
   }
 }
 
-TaskState* Kernel::spawn(std::coroutine_handle<> root, detail::PromiseBase* promise, bool daemon, std::string_view name,
-                         const detail::ResultOps* ops) {
+TaskState* Kernel::spawn(std::coroutine_handle<> root, const SpawnOptions& options, const detail::ResultOps* ops) {
   if (shut_down_) {
     root.destroy();
     throw RuntimeError("curio::spawn: the kernel has been shut down");
@@ -423,8 +423,11 @@ TaskState* Kernel::spawn(std::coroutine_handle<> root, detail::PromiseBase* prom
     throw RuntimeError("curio::spawn(kernel, ...): the kernel is running on another thread");
   }
   std::uint64_t id = next_task_id.fetch_add(1, std::memory_order_relaxed) + 1;
-  auto* t = new TaskState(this, root, promise, id, current_ ? current_->id : 0, daemon);
+  auto* t = new TaskState(this, root, id, current_ ? current_->id : 0, options.daemon);
   t->result_ops = ops;
+  t->lazy_name = options.lazy_name;
+  t->quiet_connection_errors = options.quiet_connection_errors;
+  const std::string_view name = options.name;
   if (!name.empty() || (current_ ? current_->extras != nullptr : detail::thread_locals() != nullptr)) [[unlikely]] {
     try {
       if (!name.empty()) t->set_name(name);
@@ -449,6 +452,21 @@ TaskState* Kernel::spawn(std::coroutine_handle<> root, detail::PromiseBase* prom
   return t;
 }
 
+namespace {
+// SpawnOptions::quiet_connection_errors: the peer went away (a handler's own ConnectionError, or
+// a child task's, raised as TaskError by its join or group). Only reached when a task failed.
+bool ended_by_peer(const std::exception_ptr& e) noexcept {
+  if (is_connection_error(e)) return true;
+  try {
+    std::rethrow_exception(e);
+  } catch (const TaskError& te) {
+    return is_connection_error(te.cause());
+  } catch (...) {
+  }
+  return false;
+}
+}  // namespace
+
 void Kernel::task_terminated(TaskState* t) {
   t->terminated = true;
   t->status = TaskStatus::Terminated;
@@ -456,8 +474,9 @@ void Kernel::task_terminated(TaskState* t) {
   timers_.disarm(&t->timeout_timer);
   timers_.disarm(&t->sleep_timer);
   t->cancel_pending = nullptr;
-  const std::exception_ptr& error = t->promise->error;
-  if (error && !is_cancellation(error) && !t->result_read) {  // curio: "crashes in other tasks"
+  const std::exception_ptr& error = t->promise()->error;
+  if (error && !is_cancellation(error) && !t->result_read &&
+      !(t->quiet_connection_errors && ended_by_peer(error))) {  // curio: "crashes in other tasks"
     log_message(LogLevel::Error, "task-crash", [&] {
       return "curio: Task Crash: task " + std::to_string(t->id) + " '" + std::string(t->name()) +
              "': " + describe_exception(error) + [&] {

@@ -159,14 +159,14 @@ Task<> TaskGroup::join() {
       for (;;) {
         TaskRef t = co_await next_finished(false);
         if (!t) break;
-        bool failed = t->promise->error != nullptr;
+        bool failed = t->promise()->error != nullptr;
         if (wait_ == GroupWait::All) {
           if (!completed_ || failed) completed_ = t;
           if (failed) break;
         } else if (wait_ == GroupWait::Any) {
           completed_ = t;
           break;
-        } else if (failed || !t->result_ops->is_none(t->promise)) {
+        } else if (failed || !t->result_ops->is_none(t->promise())) {
           completed_ = t;
           break;
         }
@@ -190,7 +190,7 @@ std::optional<AnyTaskHandle> TaskGroup::completed() const {
 
 std::exception_ptr TaskGroup::exception() const {
   require_joined("exception");
-  return completed_ ? completed_->promise->error : nullptr;
+  return completed_ ? completed_->promise()->error : nullptr;
 }
 
 std::vector<TaskState*> TaskGroup::sorted_members() const {
@@ -204,7 +204,7 @@ std::vector<TaskState*> TaskGroup::sorted_members() const {
 std::vector<std::exception_ptr> TaskGroup::exceptions() const {
   require_joined("exceptions");
   std::vector<std::exception_ptr> out;
-  for (TaskState* t : sorted_members()) out.push_back(t->promise->error);
+  for (TaskState* t : sorted_members()) out.push_back(t->promise()->error);
   return out;
 }
 

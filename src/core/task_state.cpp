@@ -52,9 +52,9 @@ const char* to_string(TaskStatus s) noexcept {
 
 namespace detail {
 
-TaskState::TaskState(Kernel* k, std::coroutine_handle<> root_frame, PromiseBase* p, std::uint64_t task_id,
-                     std::uint64_t parent, bool is_daemon) noexcept
-    : id(task_id), parent_id(parent), kernel(k), root(root_frame), promise(p), daemon(is_daemon) {
+TaskState::TaskState(Kernel* k, std::coroutine_handle<> root_frame, std::uint64_t task_id, std::uint64_t parent,
+                     bool is_daemon) noexcept
+    : id(task_id), parent_id(parent), kernel(k), root(root_frame), daemon(is_daemon) {
   sleep_timer.task = this;
   timeout_timer.task = this;
 }
@@ -70,10 +70,28 @@ TaskState::~TaskState() {
 
 std::string_view TaskState::name() const noexcept {
   // Unnamed tasks are "task"; SpawnOptions::name names them (curio::where shows the functions).
-  return extras && !extras->name.empty() ? std::string_view(extras->name) : std::string_view("task");
+  if (extras && !extras->name.empty()) return extras->name;
+  if (lazy_name.format) [[unlikely]] {
+    // Formatted once, when first shown, then kept like a given name (a task record is only
+    // touched on its kernel's thread, so caching from a const accessor races with nothing).
+    try {
+      std::string n = lazy_name.format(lazy_name.data);
+      if (!n.empty()) {
+        auto* self = const_cast<TaskState*>(this);
+        self->extras_or_make().name = std::move(n);
+        self->lazy_name = {};
+        return extras->name;
+      }
+    } catch (...) {  // out of memory: shown unnamed
+    }
+  }
+  return "task";
 }
 
-void TaskState::set_name(std::string_view n) { extras_or_make().name.assign(n.data(), n.size()); }
+void TaskState::set_name(std::string_view n) {
+  extras_or_make().name.assign(n.data(), n.size());
+  lazy_name = {};
+}
 
 TaskExtras& TaskState::extras_or_make() {
   if (!extras) extras.reset(new TaskExtras);

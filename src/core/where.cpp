@@ -87,7 +87,7 @@ void note_escaping_exception(PromiseBase* frame) noexcept {
 
 std::string crash_trace_text(TaskState* t) {
   EscapeTrace& trace = escape_trace();
-  if (trace.task != t || trace.error != t->promise->error || trace.frames.empty()) return {};
+  if (trace.task != t || trace.error != t->promise()->error || trace.frames.empty()) return {};
   std::string out = "  where it escaped (root first; the line is the frame's last co_await):\n";
   for (const Frame& f : trace.frames) {
     out += "    ";
@@ -108,7 +108,7 @@ void frames_of(TaskState* t, std::vector<Frame>& out) {
   if (t->terminated || t->root.done() || Traps::running_task(*t->kernel) == t)
     return;  // running: frames are on the stack
   if (t->resume_at == t->root || !t->resume_at)
-    collect_frames(t->promise, out);  // not started yet, or the root itself is in the trap
+    collect_frames(t->promise(), out);  // not started yet, or the root itself is in the trap
   else
     collect_frames(promise_of(t->resume_at), out);
 }

@@ -104,19 +104,17 @@ int Socket::getsockopt(int level, int name) const {
 void Socket::set_nodelay(bool on) { setsockopt(IPPROTO_TCP, TCP_NODELAY, on); }
 
 SocketAddress Socket::getsockname() const {
-  SocketAddress a;
-  socklen_t len = SocketAddress::capacity();
-  if (::getsockname(fileno(), a.data(), &len) < 0) throw_system_error("getsockname");
-  a.set_size(len);
-  return a;
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  if (::getsockname(fileno(), reinterpret_cast<sockaddr*>(&a), &len) < 0) throw_system_error("getsockname");
+  return SocketAddress(reinterpret_cast<sockaddr*>(&a), len);
 }
 
 SocketAddress Socket::getpeername() const {
-  SocketAddress a;
-  socklen_t len = SocketAddress::capacity();
-  if (::getpeername(fileno(), a.data(), &len) < 0) throw_system_error("getpeername");
-  a.set_size(len);
-  return a;
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  if (::getpeername(fileno(), reinterpret_cast<sockaddr*>(&a), &len) < 0) throw_system_error("getpeername");
+  return SocketAddress(reinterpret_cast<sockaddr*>(&a), len);
 }
 
 Task<std::pair<Socket, SocketAddress>> Socket::accept() {

@@ -10,10 +10,48 @@
 
 namespace curio {
 
-SocketAddress::SocketAddress(const sockaddr* sa, socklen_t len) noexcept {
-  if (len > sizeof(storage_)) len = sizeof(storage_);
-  std::memcpy(&storage_, sa, len);
-  len_ = len;
+SocketAddress::SocketAddress(const sockaddr* sa, socklen_t len) {
+  if (len > sizeof(sockaddr_storage)) len = sizeof(sockaddr_storage);
+  if (len <= kInline) {
+    std::memcpy(bytes_, sa, len);
+    len_ = len;
+  } else {
+    auto* h = new sockaddr_storage{};
+    std::memcpy(h, sa, len);
+    std::memcpy(bytes_, &h, sizeof h);
+    len_ = len | kHeap;
+  }
+}
+
+void SocketAddress::release() noexcept {
+  if (on_heap()) delete heap();
+  len_ = 0;
+}
+
+sockaddr* SocketAddress::data() {
+  if (!on_heap()) {  // the caller may write up to capacity() bytes
+    auto* h = new sockaddr_storage{};
+    std::memcpy(h, bytes_, size());
+    std::memcpy(bytes_, &h, sizeof h);
+    len_ |= kHeap;
+  }
+  return reinterpret_cast<sockaddr*>(heap());
+}
+
+void SocketAddress::set_size(socklen_t len) noexcept {
+  if (len > sizeof(sockaddr_storage)) len = sizeof(sockaddr_storage);
+  if (!on_heap()) {
+    len_ = len > kInline ? kInline : len;
+    return;
+  }
+  sockaddr_storage* h = heap();
+  if (len <= kInline) {  // an IP address: back inline
+    std::memcpy(bytes_, h, len);
+    delete h;
+    len_ = len;
+  } else {
+    len_ = len | kHeap;
+  }
 }
 
 SocketAddress SocketAddress::ipv4(std::string_view host, std::uint16_t port) {
@@ -57,14 +95,14 @@ std::string SocketAddress::host() const {
   char buf[INET6_ADDRSTRLEN] = {};
   switch (family()) {
     case AF_INET:
-      ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, buf, sizeof buf);
+      ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(data())->sin_addr, buf, sizeof buf);
       return buf;
     case AF_INET6:
-      ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, buf, sizeof buf);
+      ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(data())->sin6_addr, buf, sizeof buf);
       return buf;
     case AF_UNIX: {
-      auto* un = reinterpret_cast<const sockaddr_un*>(&storage_);
-      std::size_t n = len_ > offsetof(sockaddr_un, sun_path) ? len_ - offsetof(sockaddr_un, sun_path) : 0;
+      auto* un = reinterpret_cast<const sockaddr_un*>(data());
+      std::size_t n = size() > offsetof(sockaddr_un, sun_path) ? size() - offsetof(sockaddr_un, sun_path) : 0;
       return std::string(un->sun_path, strnlen(un->sun_path, n));
     }
     default:
@@ -75,9 +113,9 @@ std::string SocketAddress::host() const {
 std::uint16_t SocketAddress::port() const noexcept {
   switch (family()) {
     case AF_INET:
-      return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
+      return ntohs(reinterpret_cast<const sockaddr_in*>(data())->sin_port);
     case AF_INET6:
-      return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
+      return ntohs(reinterpret_cast<const sockaddr_in6*>(data())->sin6_port);
     default:
       return 0;
   }
@@ -105,7 +143,7 @@ std::string SocketAddress::to_string() const {
 }
 
 bool operator==(const SocketAddress& a, const SocketAddress& b) noexcept {
-  return a.len_ == b.len_ && std::memcmp(&a.storage_, &b.storage_, a.len_) == 0;
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 }  // namespace curio

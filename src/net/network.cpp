@@ -105,31 +105,72 @@ namespace {
 
 std::atomic<std::uint64_t> quiet_connection_errors{0};
 
-Task<> run_client(const ClientHandler& handler, Socket client, SocketAddress address) {
-  Socket owned = std::move(client);  // a local: closed when the handler ends (see run_server)
-  std::exception_ptr error;
+// A client task is the handler's own coroutine, spawned directly: its frame owns the Socket
+// parameter, so the connection closes when the frame goes, i.e. when the handler has ended and
+// the server has reaped it (the same scheduling cycle). No wrapper frame per connection
+// (docs/performance.md, "Memory per idle connection").
+
+// The client task's name, "client 127.0.0.1:5000", formatted only when shown (a crash report,
+// the monitor): an IPv4 peer fits in the 8 bytes of a LazyTaskName. Other peers get a string.
+std::string format_ipv4_client(std::uint64_t data) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = static_cast<in_addr_t>(data >> 16);
+  a.sin_port = static_cast<in_port_t>(data & 0xffff);
+  return "client " + SocketAddress(reinterpret_cast<const sockaddr*>(&a), sizeof a).to_string();
+}
+
+LazyTaskName ipv4_client_name(const SocketAddress& address) noexcept {
+  if (address.family() != AF_INET || address.size() < sizeof(sockaddr_in)) return {};
+  auto* in = reinterpret_cast<const sockaddr_in*>(address.data());
+  return {&format_ipv4_client, (std::uint64_t{in->sin_addr.s_addr} << 16) | in->sin_port};
+}
+
+// A handler ended by a ConnectionError: the peer going away is the normal end of a connection,
+// not a crash (the task was spawned with quiet_connection_errors, so the kernel did not report
+// it): counted, and a debug record (building it costs nothing unless debug logging is on),
+// never stderr per reset.
+void note_client_end(const AnyTaskHandle& client) {
+  std::exception_ptr error = client.exception();
+  if (!error || is_cancellation(error)) return;
+  std::exception_ptr cause = error;
   try {
-    co_await handler(std::move(owned), address);
-  } catch (const TaskError& e) {
-    // A child task of the handler (a reader or writer in a TaskGroup) hit the reset.
-    if (!is_connection_error(e.cause())) throw;
-    error = e.cause();
-  } catch (const ConnectionError&) {
-    error = std::current_exception();
+    std::rethrow_exception(error);
+  } catch (const TaskError& e) {  // a child task of the handler (a reader or writer) hit the reset
+    cause = e.cause();
+  } catch (...) {
   }
-  if (error) {
-    // A peer going away is the normal end of a connection, not a crash: counted, and a debug
-    // record (building it costs nothing unless debug logging is on), never stderr per reset.
-    quiet_connection_errors.fetch_add(1, std::memory_order_relaxed);
-    log_message(LogLevel::Debug, "server-connection-error", [&] {
-      return "curio: server: client " + address.to_string() + " went away: " + describe_exception(error);
-    });
-  }
+  if (!is_connection_error(cause)) return;  // reported by the kernel as a task crash
+  quiet_connection_errors.fetch_add(1, std::memory_order_relaxed);
+  log_message(LogLevel::Debug, "server-connection-error", [&] {
+    std::string name(client.name());
+    if (name.rfind("client ", 0) == 0) name.erase(0, 7);
+    return "curio: server: client " + name + " went away: " + describe_exception(cause);
+  });
 }
 
 bool out_of_resources(const SystemError& e) noexcept {
   int err = e.error_number();
   return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+// Starts handler(client, address) as a member of clients. A handler that throws instead of
+// returning its Task fails that connection only (reported like a crash of its task), never the
+// acceptor.
+void spawn_client(TaskGroup& clients, const ClientHandler& handler, Socket client, SocketAddress address) {
+  LazyTaskName lazy = ipv4_client_name(address);
+  std::string name = lazy.format ? std::string() : "client " + address.to_string();
+  Task<> task;
+  try {
+    task = handler(std::move(client), std::move(address));
+  } catch (...) {
+    log_message(LogLevel::Error, "task-crash", [&] {
+      return "curio: Task Crash: " + (lazy.format ? lazy.format(lazy.data) : name) + ": the handler raised " +
+             describe_exception(std::current_exception());
+    });
+    return;
+  }
+  clients.spawn(std::move(task), {.name = name, .lazy_name = lazy, .quiet_connection_errors = true});
 }
 
 }  // namespace
@@ -167,8 +208,7 @@ Task<> run_server(Socket listening, ClientHandler handler) {
                 retries = 0;
                 logged_episode = false;
               }
-              std::string name = "client " + address.to_string();
-              clients.spawn(run_client(handler, std::move(client), address), {.name = name});
+              spawn_client(clients, handler, std::move(client), std::move(address));
               continue;
             } catch (const ConnectionError& e) {
               // ECONNABORTED: the peer reset before we accepted; nothing to serve.
@@ -193,11 +233,15 @@ Task<> run_server(Socket listening, ClientHandler handler) {
           }
         },
         {.name = "server acceptor"});
-    // Reap finished clients so a long-running server does not accumulate them. A handler that
-    // failed was already reported by the kernel through the log hook (task name = client
-    // address); one ended by a ConnectionError ended quietly in run_client.
+    // Reap finished clients so a long-running server does not accumulate them (and so that
+    // each frame, owning its socket, goes at once). A handler that failed was already reported
+    // by the kernel through the log hook (task name = client address); one ended by a
+    // ConnectionError ended quietly and is counted here.
     while (auto done = co_await clients.next_done()) {
-      if (done->id() == acceptor.id()) done->result_as<void>();  // re-raises its error
+      if (done->id() == acceptor.id())
+        done->result_as<void>();  // re-raises its error
+      else
+        note_client_end(*done);
     }
   });
 }

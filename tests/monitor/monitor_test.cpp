@@ -314,3 +314,28 @@ TEST(Monitor, MonitorCommandAnswersWithoutASocket) {
 }
 
 }  // namespace
+
+TEST(Monitor, PsShowsAServerClientTaskByItsPeerAddress) {
+  // tcp_server's client tasks carry their name unformatted (issue 13: no string per
+  // connection); the monitor formats it when it lists the task.
+  curio::run(
+      []() -> Task<> {
+        curio::Socket listener = curio::tcp_server_socket("127.0.0.1", 0);
+        std::uint16_t server_port = listener.getsockname().port();
+        std::uint64_t client_task = 0;
+        auto handler = [&client_task](curio::Socket client, curio::SocketAddress) -> Task<> {
+          client_task = curio::current_task().id();
+          co_await client.recv();  // until the test closes
+        };
+        auto server = curio::spawn(curio::run_server(std::move(listener), handler));
+        curio::Socket c = co_await curio::timeout_after(1s, curio::open_connection("127.0.0.1", server_port));
+        std::string me = c.getsockname().to_string();
+        for (int i = 0; i < 100 && client_task == 0; ++i) co_await curio::sleep(1ms);
+        std::string ps = co_await curio::run_in_thread([] { return Client(port()).command("ps"); });
+        std::string row = ps_row(ps, client_task);
+        EXPECT_NE(row.find(("client " + me).substr(0, 20)), std::string::npos) << ps;  // the column is 20 wide
+        EXPECT_NE(row.find("READ_WAIT"), std::string::npos) << ps;
+        co_await server.cancel();
+      }(),
+      monitored());
+}

@@ -217,3 +217,81 @@ TEST(Network, CancellingTheServerCancelsItsHandlersAndClosesTheListener) {
   };
   curio::run(main());
 }
+
+// --- client tasks: the handler's own task (issue 13: no wrapper frame per connection) -------
+
+TEST(Network, AHandlerThatReturnsWithoutClosingEndsTheConnection) {
+  auto main = []() -> Task<> {
+    LoopbackServer srv;
+    std::uint16_t port = srv.port;
+    // The handler owns the socket: its frame closes it once the handler has ended.
+    auto handler = [](Socket client, SocketAddress) -> Task<> { co_await client.sendall("bye\n"); };
+    auto server = curio::spawn(curio::run_server(std::move(srv.listener), handler));
+    Socket c = co_await curio::timeout_after(1s, curio::open_connection("127.0.0.1", port));
+    EXPECT_EQ(co_await curio::timeout_after(1s, SocketStream(c).readline()), "bye\n");
+    EXPECT_EQ(co_await curio::timeout_after(1s, c.recv()), "");
+    co_await server.cancel();
+  };
+  curio::run(main());
+}
+
+TEST(Network, ClientTasksAreNamedAfterThePeerAddress) {
+  auto main = []() -> Task<> {
+    LoopbackServer srv;
+    std::uint16_t port = srv.port;
+    std::string seen;
+    auto handler = [&seen](Socket client, SocketAddress address) -> Task<> {
+      seen = std::string(curio::current_task().name()) + " | " + address.to_string();
+      co_await client.sendall("x");
+    };
+    auto server = curio::spawn(curio::run_server(std::move(srv.listener), handler));
+    Socket c = co_await curio::timeout_after(1s, curio::open_connection("127.0.0.1", port));
+    std::string me = c.getsockname().to_string();
+    EXPECT_EQ(co_await curio::timeout_after(1s, c.recv()), "x");
+    EXPECT_EQ(seen, "client " + me + " | " + me);
+    co_await server.cancel();
+  };
+  curio::run(main());
+}
+
+TEST(Network, Ipv6ClientTasksAreNamedAfterThePeerAddress) {
+  auto main = []() -> Task<> {
+    Socket listener = curio::tcp_server_socket("::1", 0, {.family = AF_INET6});
+    std::uint16_t port = listener.getsockname().port();
+    std::string seen;
+    auto handler = [&seen](Socket client, SocketAddress) -> Task<> {
+      seen = std::string(curio::current_task().name());
+      co_await client.sendall("x");
+    };
+    auto server = curio::spawn(curio::run_server(std::move(listener), handler));
+    Socket c = co_await curio::timeout_after(1s, curio::open_connection("::1", port));
+    std::string me = c.getsockname().to_string();
+    EXPECT_EQ(co_await curio::timeout_after(1s, c.recv()), "x");
+    EXPECT_EQ(seen, "client " + me);
+    co_await server.cancel();
+  };
+  curio::run(main());
+}
+
+TEST(Network, AHandlerThatThrowsInsteadOfReturningATaskFailsOnlyThatConnection) {
+  CaptureStderr();
+  auto main = []() -> Task<> {
+    LoopbackServer srv;
+    std::uint16_t port = srv.port;
+    int calls = 0;
+    curio::ClientHandler handler = [&calls](Socket client, SocketAddress address) -> Task<> {
+      if (++calls == 1) throw Boom();  // before any Task exists: the socket closes here
+      return echo_lines(std::move(client), std::move(address));
+    };
+    auto server = curio::spawn(curio::run_server(std::move(srv.listener), handler));
+    Socket c1 = co_await curio::timeout_after(1s, curio::open_connection("127.0.0.1", port));
+    EXPECT_EQ(co_await curio::timeout_after(1s, c1.recv()), "");
+    Socket c2 = co_await curio::timeout_after(1s, curio::open_connection("127.0.0.1", port));
+    EXPECT_EQ(co_await curio::timeout_after(1s, round_trip(c2, "on\n")), "on\n");
+    EXPECT_FALSE(server.terminated());
+    co_await server.cancel();
+  };
+  curio::run(main());
+  std::string err = GetCapturedStderr();
+  EXPECT_NE(err.find("boom"), std::string::npos) << err;
+}

@@ -130,8 +130,7 @@ class Kernel {
   void adopt_thread();
 
   // --- trap implementations ---
-  TaskState* spawn(std::coroutine_handle<> root, detail::PromiseBase* promise, bool daemon, std::string_view name,
-                   const detail::ResultOps* ops);
+  TaskState* spawn(std::coroutine_handle<> root, const SpawnOptions& options, const detail::ResultOps* ops);
   void push_ready(TaskState* t) noexcept {
     t->status = TaskStatus::Ready;
     t->ready_next = nullptr;

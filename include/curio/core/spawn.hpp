@@ -25,10 +25,7 @@ void group_discard(TaskGroup* group, TaskState* t) noexcept;  // task_group.cpp
 
 }  // namespace detail
 
-struct SpawnOptions {
-  bool daemon = false;         // not reported if never joined; not part of group results
-  std::string_view name = {};  // for reports and introspection; unnamed tasks are "task"
-};
+// SpawnOptions (daemon, name, lazy_name, quiet_connection_errors): curio/core/detail/task_state.hpp.
 
 template <class T>
 class TaskHandle;
@@ -84,7 +81,7 @@ class AnyTaskHandle {
   std::exception_ptr exception() const {
     require_terminated("exception");
     state_->result_read = true;
-    return state_->promise->error;
+    return state_->promise()->error;
   }
 
   // The task's value as T (re-raising its exception unwrapped). RuntimeError if it has not
@@ -95,7 +92,7 @@ class AnyTaskHandle {
     if (*state_->result_ops->type != typeid(T))
       throw RuntimeError("curio: task result requested as a different type than the task returns");
     state_->result_read = true;
-    auto* p = static_cast<detail::Promise<T>*>(state_->promise);
+    auto* p = static_cast<detail::Promise<T>*>(state_->promise());
     if (p->error) std::rethrow_exception(p->error);
     if constexpr (!std::is_void_v<T>) {
       if constexpr (std::is_copy_constructible_v<T>)
@@ -144,10 +141,10 @@ class AnyTaskHandle {
   static void finish_join(detail::TaskState* t) {
     t->joined = true;
     if (t->group) detail::group_discard(t->group, t);
-    if (t->promise->error) {
+    if (t->promise()->error) {
       throw TaskError("curio: task " + std::to_string(t->id) + " '" + std::string(t->name()) +
-                          "' failed: " + describe_exception(t->promise->error),
-                      t->promise->error);
+                          "' failed: " + describe_exception(t->promise()->error),
+                      t->promise()->error);
     }
   }
 
@@ -173,7 +170,7 @@ class TaskHandle : public AnyTaskHandle {
     T await_resume() {
       WaitAwaiter::await_resume();
       if constexpr (!std::is_void_v<T>) {
-        auto* p = static_cast<detail::Promise<T>*>(this->target->promise);
+        auto* p = static_cast<detail::Promise<T>*>(this->target->promise());
         if constexpr (std::is_copy_constructible_v<T>)
           return *p->value;
         else
@@ -186,15 +183,15 @@ class TaskHandle : public AnyTaskHandle {
 // Starts coro as a new task in the current kernel; it first runs at the next scheduling cycle.
 template <class T>
 TaskHandle<T> spawn(Task<T> coro, SpawnOptions options = {}) {
+  static_assert(alignof(detail::Promise<T>) <= 16, "a task's promise is found at a fixed place in its frame");
   auto h = coro.release();
   if (!h) throw RuntimeError("curio::spawn: empty Task");
-  detail::TaskState* s =
-      detail::Traps::spawn(h, &h.promise(), options.daemon, options.name, &detail::result_ops_for<T>);
+  detail::TaskState* s = detail::Traps::spawn(h, options, &detail::result_ops_for<T>);
   return TaskHandle<T>(detail::TaskRef(s));
 }
 template <class T>
 TaskHandle<T> spawn(Task<T> coro, bool daemon) {
-  return spawn(std::move(coro), SpawnOptions{daemon, {}});
+  return spawn(std::move(coro), SpawnOptions{.daemon = daemon});
 }
 
 // The callable form (curio's spawn(corofunc)). Prefer it for lambdas with captures: the
@@ -207,7 +204,7 @@ auto spawn(F&& factory, SpawnOptions options = {}) {
 }
 template <TaskFactory F>
 auto spawn(F&& factory, bool daemon) {
-  return spawn(std::forward<F>(factory), SpawnOptions{daemon, {}});
+  return spawn(std::forward<F>(factory), SpawnOptions{.daemon = daemon});
 }
 
 namespace detail {
@@ -230,10 +227,10 @@ auto spawn(F&& fn, A0&& a0, A&&... args) {
 // (to embed a kernel driven by run_once(); inside a task, use spawn(coro)).
 template <class T>
 TaskHandle<T> spawn(Kernel& kernel, Task<T> coro, SpawnOptions options = {}) {
+  static_assert(alignof(detail::Promise<T>) <= 16, "a task's promise is found at a fixed place in its frame");
   auto h = coro.release();
   if (!h) throw RuntimeError("curio::spawn: empty Task");
-  detail::TaskState* s =
-      detail::Traps::spawn_in(kernel, h, &h.promise(), options.daemon, options.name, &detail::result_ops_for<T>);
+  detail::TaskState* s = detail::Traps::spawn_in(kernel, h, options, &detail::result_ops_for<T>);
   return TaskHandle<T>(detail::TaskRef(s));
 }
 template <TaskFactory F>

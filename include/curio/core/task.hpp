@@ -20,10 +20,10 @@ class Task;
 // Where a coroutine is (its function, file and the line of its pending co_await), captured by
 // the compiler at each co_await of a Task coroutine at the cost of one 4-byte store; read by
 // curio::where (curio/core/where.hpp). std::source_location is not usable with Clang 14, the
-// builtins are (GCC and Clang). Off unless the library is built with the CMake option
-// CURIO_AWAIT_LOCATIONS=ON (a public definition, so that every translation unit agrees).
+// builtins are (GCC and Clang). On unless the library is built with the CMake option
+// CURIO_AWAIT_LOCATIONS=OFF (a public definition, so that every translation unit agrees).
 #ifndef CURIO_AWAIT_LOCATIONS
-#define CURIO_AWAIT_LOCATIONS 0
+#define CURIO_AWAIT_LOCATIONS 1
 #endif
 
 namespace detail {
@@ -66,14 +66,41 @@ struct PromiseBase {
     return reinterpret_cast<const char*>(reinterpret_cast<std::intptr_t>(site_file) + site_function_offset);
   }
   // Every co_await in a Task coroutine passes here: the default argument is evaluated at the
-  // co_await expression, so it is the awaiting line. The awaitable is passed through untouched.
-  // Cost (docs/performance.md): GCC 12 then copies a temporary awaiter inside the frame, which
-  // makes an Event switch ~2.5x slower in micro-benchmarks; -DCURIO_AWAIT_LOCATIONS=OFF removes it.
+  // co_await expression, so it is the awaiting line (one 4-byte store). What it returns is a
+  // reference to the awaiter, never a copy: GCC 12 copies an awaiter handed back by reference
+  // or by value into a second frame slot (store-forwarding stalls that made an Event switch
+  // 2.6x slower, docs/performance.md), while the temporary awaiter itself already lives in the
+  // frame until the co_await's full expression ends, i.e. across the suspension.
   template <class A>
-  A&& await_transform(A&& a, std::uint32_t line = __builtin_LINE()) noexcept {
+  auto await_transform(A&& a, std::uint32_t line = __builtin_LINE()) noexcept {
     site_line = line;
-    return static_cast<A&&>(a);
+    if constexpr (requires { static_cast<A&&>(a).operator co_await(); })
+      return AwaiterByValue<decltype(static_cast<A&&>(a).operator co_await())>{static_cast<A&&>(a).operator co_await()};
+    else
+      return AwaiterRef<std::remove_reference_t<A>>{a};
   }
+  // The awaiter the co_await expression built, forwarded through a pointer.
+  template <class A>
+  struct AwaiterRef {
+    A& a;
+    bool await_ready() noexcept(noexcept(a.await_ready())) { return a.await_ready(); }
+    template <class H>
+    decltype(auto) await_suspend(H h) noexcept(noexcept(a.await_suspend(h))) {
+      return a.await_suspend(h);
+    }
+    decltype(auto) await_resume() noexcept(noexcept(a.await_resume())) { return a.await_resume(); }
+  };
+  // An awaitable's operator co_await result (Task's: one handle), kept by value.
+  template <class A>
+  struct AwaiterByValue {
+    A a;
+    bool await_ready() noexcept(noexcept(a.await_ready())) { return a.await_ready(); }
+    template <class H>
+    decltype(auto) await_suspend(H h) noexcept(noexcept(a.await_suspend(h))) {
+      return a.await_suspend(h);
+    }
+    decltype(auto) await_resume() noexcept(noexcept(a.await_resume())) { return a.await_resume(); }
+  };
 #else
   explicit PromiseBase(SourceSite) noexcept {}
 #endif

@@ -123,23 +123,22 @@ struct Traps {
     if (t->trap_error) std::rethrow_exception(std::exchange(t->trap_error, nullptr));
   }
 
-  static TaskState* spawn(std::coroutine_handle<> root, PromiseBase* promise, bool daemon, std::string_view name,
-                          const ResultOps* ops) {
+  static TaskState* spawn(std::coroutine_handle<> root, const SpawnOptions& options, const ResultOps* ops) {
     Kernel* k = Kernel::current();
     if (!k) {
       root.destroy();  // spawn owns the frame from here on, even when it fails
       throw AsyncOnlyError("curio::spawn: no kernel is running on this thread");
     }
-    return k->spawn(root, promise, daemon, name, ops);
+    return k->spawn(root, options, ops);
   }
   // Into a given kernel from the thread that drives it while it is not running (embedding).
-  static TaskState* spawn_in(Kernel& k, std::coroutine_handle<> root, PromiseBase* promise, bool daemon,
-                             std::string_view name, const ResultOps* ops) {
+  static TaskState* spawn_in(Kernel& k, std::coroutine_handle<> root, const SpawnOptions& options,
+                             const ResultOps* ops) {
     if (Kernel::current() && Kernel::current() != &k) {
       root.destroy();
       throw RuntimeError("curio::spawn(kernel, ...): called from a task of another kernel");
     }
-    TaskState* t = k.spawn(root, promise, daemon, name, ops);
+    TaskState* t = k.spawn(root, options, ops);
     if (!k.running_) k.arm_wakeup();  // an embedding loop polling pollable_fd() must see it
     return t;
   }

@@ -14,6 +14,7 @@
 
 #include "curio/core/detail/timer_heap.hpp"
 #include "curio/core/frame_pool.hpp"
+#include "curio/core/task.hpp"
 
 namespace curio {
 
@@ -41,6 +42,24 @@ enum class TaskStatus : std::uint8_t {
   Wait,  // a generic WaitQueue wait
 };
 const char* to_string(TaskStatus s) noexcept;
+
+// A task name formatted only when something shows it (a crash report, the monitor, name()):
+// a function and 8 bytes it formats from, kept in the task record, so that naming each of a
+// million connection tasks costs no allocation. tcp_server names its client tasks this way.
+struct LazyTaskName {
+  std::string (*format)(std::uint64_t data) = nullptr;
+  std::uint64_t data = 0;
+};
+
+// How curio::spawn starts a task (curio/core/spawn.hpp).
+struct SpawnOptions {
+  bool daemon = false;         // not reported if never joined; not part of group results
+  std::string_view name = {};  // for reports and introspection; unnamed tasks are "task"
+  LazyTaskName lazy_name = {};  // a name formatted on demand (used when name is empty)
+  // A ConnectionError (or a TaskError whose cause is one) ending the task is its normal end
+  // (a peer went away), not a crash: no "Task Crash" report. run_server's client tasks.
+  bool quiet_connection_errors = false;
+};
 
 namespace detail {
 
@@ -109,8 +128,7 @@ class WaitList {
 
 class TaskState {
  public:
-  TaskState(Kernel* k, std::coroutine_handle<> root, PromiseBase* promise, std::uint64_t id, std::uint64_t parent_id,
-            bool daemon) noexcept;
+  TaskState(Kernel* k, std::coroutine_handle<> root, std::uint64_t id, std::uint64_t parent_id, bool daemon) noexcept;
   ~TaskState();
   TaskState(const TaskState&) = delete;
   TaskState& operator=(const TaskState&) = delete;
@@ -123,6 +141,7 @@ class TaskState {
     if (--refs == 0) delete this;
   }
 
+  // The name: SpawnOptions::name, else the lazy name (formatted and kept on first use), else "task".
   std::string_view name() const noexcept;
   void set_name(std::string_view n);
   TaskExtras& extras_or_make();
@@ -133,7 +152,12 @@ class TaskState {
   std::uint64_t parent_id;
   Kernel* kernel;
   std::coroutine_handle<> root;                           // the spawned coroutine's frame, owned here
-  PromiseBase* promise;                                   // its promise (result and exception live there)
+  // Its promise (result and exception live there). Every Task promise derives from
+  // PromiseBase first and is at most 16-byte aligned (asserted by spawn), so it sits at the same
+  // place in every frame: no pointer kept.
+  PromiseBase* promise() const noexcept {
+    return &std::coroutine_handle<PromiseBase>::from_address(root.address()).promise();
+  }
   std::unique_ptr<TaskExtras, TaskExtrasDeleter> extras;  // null for most tasks
 
   // --- scheduling ---
@@ -158,9 +182,10 @@ class TaskState {
   TaskState* group_prev = nullptr;  // the group's member list
   TaskState* group_next = nullptr;
   std::uint64_t cycles = 0;
+  LazyTaskName lazy_name;  // see SpawnOptions (16 bytes; the promise pointer they replace was 8)
 
   std::uint32_t refs = 1;
-  std::uint32_t no_cancel_depth = 0;  // nesting of disable_cancellation
+  std::uint16_t no_cancel_depth = 0;  // nesting of disable_cancellation
   TaskStatus status = TaskStatus::Initial;
   bool daemon;
   bool cancelled = false;  // cancel() was called on it while it was alive
@@ -170,6 +195,7 @@ class TaskState {
   bool waiting = false;             // suspended in a trap (undo is meaningful)
   bool pending_is_timeout = false;  // cancel_pending holds a TaskTimeout (cleared on block exit)
   bool in_kernel = false;           // counted in the kernel's list of live tasks
+  bool quiet_connection_errors = false;  // see SpawnOptions
 };
 
 // Called by the kernel when a member of a task group terminates (defined with TaskGroup).
