@@ -58,7 +58,7 @@ constexpr auto kSlowWriteTimeout = 1s;  // writes to a client that stopped readi
 // ---------------------------------------------------------------- server
 
 struct ServerCounts {
-  std::uint64_t handlers = 0, idle_timeouts = 0, write_timeouts = 0, chaos_timeouts = 0, cancellations = 0,
+  std::uint64_t handlers = 0, idle_timeouts = 0, write_timeouts = 0, chaos_timeouts = 0, io_timeouts = 0, cancellations = 0,
                 too_long = 0, thread_jobs = 0, queue_jobs = 0, crashes = 0, badness = 0;
 };
 
@@ -96,11 +96,11 @@ struct Server {
     char line[512];
     std::snprintf(line, sizeof line,
                   "backend %d fds %zu %zu tasks %zu %zu threads %zu %zu rss %zu handlers %" PRIu64 " idle_timeouts %" PRIu64
-                  " write_timeouts %" PRIu64 " chaos_timeouts %" PRIu64 " cancellations %" PRIu64 " too_long %" PRIu64
+                  " write_timeouts %" PRIu64 " chaos_timeouts %" PRIu64 " io_timeouts %" PRIu64 " cancellations %" PRIu64 " too_long %" PRIu64
                   " thread_jobs %" PRIu64 " queue_jobs %" PRIu64 " crashes %" PRIu64 " quiet_resets %" PRIu64
                   " badness %" PRIu64 "\n",
                   static_cast<int>(kernel->backend()), soak::open_fds(), base_fds, kernel->task_count(), base_tasks, soak::thread_count(), base_threads,
-                  soak::rss_kib(), counts.handlers, counts.idle_timeouts, counts.write_timeouts, counts.chaos_timeouts,
+                  soak::rss_kib(), counts.handlers, counts.idle_timeouts, counts.write_timeouts, counts.chaos_timeouts, counts.io_timeouts,
                   counts.cancellations, counts.too_long, counts.thread_jobs, counts.queue_jobs, counts.crashes,
                   curio::server_connection_errors(), counts.badness);
     return line;
@@ -221,6 +221,16 @@ struct Server {
     std::size_t n = 0;
     std::sscanf(header.c_str(), "%15s %zu", mode, &n);
     std::string m = mode;
+    bool timed_out = false;
+    try {
+      co_await serve(s, st, m, n);
+    } catch (const curio::TaskTimeout&) {
+      timed_out = true;  // a read or write past kIoTimeout: the client was too slow
+    }
+    if (timed_out) ++counts.io_timeouts;
+  }
+
+  Task<> serve(SocketStream& s, Stage& st, std::string m, std::size_t n) {
     if (m == "STATS") {
       co_await s.write(stats());
     } else if (m == "WHO") {
@@ -319,9 +329,11 @@ struct Client {
   ClientCounts c;
   std::uint64_t seed;
 
-  void mismatch(const char* what) {
+  void mismatch(const char* what, const std::string& got = {}, std::size_t expected = 0) {
     ++c.mismatches;
-    if (c.mismatches <= 5) std::fprintf(stderr, "soak client: MISMATCH in %s\n", what);
+    if (c.mismatches <= 5)
+      std::fprintf(stderr, "soak client: MISMATCH in %s (got %zu bytes '%.40s', expected %zu)\n", what, got.size(),
+                   got.c_str(), expected);
   }
 
   // The client's limit for a reply the server owes within its own 5 s per-operation limits. On
@@ -423,11 +435,19 @@ struct Client {
         co_await st.write(line);
         std::string got = co_await within(s, "line readline", st.readline(8192));
         if (too_long) {
-          if (got != "ERR line too long\n") mismatch("long line");
+          if (got.empty()) {
+            ++c.cut_short;  // the server ended the connection first (its 5 s limit)
+          } else if (got != "ERR line too long\n") {
+            mismatch("long line", got, 18);
+          }
           ++c.long_lines;
           break;
         }
-        if (got != line) mismatch("line");
+        if (got.empty()) {  // end of stream: the server ended the connection first (its 5 s limit)
+          ++c.cut_short;
+          break;
+        }
+        if (got != line) mismatch("line", got, line.size());
         c.bytes_verified += got.size();
         ++c.lines;
       }
@@ -460,8 +480,13 @@ struct Client {
       co_await s.sendall(payload);
       SocketStream st(s);
       std::string got = co_await within(s, pick < 87 ? "thread checksum" : "queue checksum", st.readline(64));
-      if (got != std::to_string(soak::crc32(payload)) + "\n") mismatch("checksum");
-      c.bytes_verified += payload.size();
+      std::string expected = std::to_string(soak::crc32(payload)) + "\n";
+      if (got.empty()) {
+        ++c.cut_short;  // the server ended the connection first (its 5 s limit)
+      } else {
+        if (got != expected) mismatch("checksum", got, expected.size());
+        c.bytes_verified += payload.size();
+      }
       ++c.checksums;
     }
   }
@@ -542,12 +567,14 @@ int client_main(std::uint16_t port, double seconds, int connections, double warm
     std::printf("  bytes verified %" PRIu64 ", mismatches %" PRIu64 ", unexpected client errors %" PRIu64 "\n",
                 c.bytes_verified, c.mismatches, c.unexpected);
     std::printf("  server: handlers %" PRIu64 ", timeouts fired %" PRIu64 " (idle %" PRIu64 ", write %" PRIu64
-                ", random deadlines %" PRIu64 "), cancellations injected %" PRIu64 ", LineTooLong %" PRIu64
+                ", random deadlines %" PRIu64 ", read/write past 5 s %" PRIu64 "), cancellations injected %" PRIu64 ", LineTooLong %" PRIu64
                 ", run_in_thread %" PRIu64 ", UniversalQueue %" PRIu64 ", quiet resets %" PRIu64 ", crashes %" PRIu64
                 ", timeout-badness warnings %" PRIu64 "\n",
                 field(end, "handlers"),
-                field(end, "idle_timeouts") + field(end, "write_timeouts") + field(end, "chaos_timeouts"),
+                field(end, "idle_timeouts") + field(end, "write_timeouts") + field(end, "chaos_timeouts") +
+                    field(end, "io_timeouts"),
                 field(end, "idle_timeouts"), field(end, "write_timeouts"), field(end, "chaos_timeouts"),
+                field(end, "io_timeouts"),
                 field(end, "cancellations"), field(end, "too_long"), field(end, "thread_jobs"),
                 field(end, "queue_jobs"), field(end, "quiet_resets"), field(end, "crashes"), field(end, "badness"));
     std::printf("  server fds %" PRIu64 " (start %" PRIu64 " + this STATS connection), tasks %" PRIu64
