@@ -120,6 +120,16 @@ class UringPoller final : public Poller {
         throw SystemError(-rc, "io_uring_enter (wait)");
     }
     reap(out);
+    // Completions that overflowed the ring wait in the OS kernel's list until we enter. Take them
+    // too: the kernel expires timers right after this poll, and a readiness report left there
+    // would let the deadline of a task whose data had arrived fire first (as the epoll backend
+    // takes every ready event in one poll).
+    while (io_uring_cq_has_overflow(&ring_)) {
+      int rc = io_uring_get_events(&ring_);
+      if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) throw SystemError(-rc, "io_uring_enter (flush)");
+      if (io_uring_cq_ready(&ring_) == 0) break;
+      reap(out);
+    }
   }
 
  private:
