@@ -120,24 +120,10 @@ class UringPoller final : public Poller {
         throw SystemError(-rc, "io_uring_enter (wait)");
     }
     reap(out);
-    // Completions that overflowed the ring wait in the OS kernel's list until we enter. Take them
-    // too: the kernel expires timers right after this poll, and a readiness report left there
-    // would let the deadline of a task whose data had arrived fire first (as the epoll backend
-    // takes every ready event in one poll). A bounded number of rounds: reaping re-arms the
-    // polls that the overflow ended, and with thousands of ready descriptors each re-armed poll
-    // completes at once and overflows again, so "until no overflow" never ended (the 10,000
-    // connection soak's client spun here).
-    for (int round = 0; round < kOverflowRounds && io_uring_cq_has_overflow(&ring_); ++round) {
-      int rc = io_uring_get_events(&ring_);
-      if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) throw SystemError(-rc, "io_uring_enter (flush)");
-      if (io_uring_cq_ready(&ring_) == 0) break;
-      reap(out);
-    }
   }
 
  private:
   static constexpr std::uint32_t kNone = ~0u;
-  static constexpr int kOverflowRounds = 4;  // up to 4 x 8,192 more completions per poll
   struct Slot {
     FdRegistration* reg = nullptr;  // nullptr once removed
     int fd = -1;
@@ -167,9 +153,8 @@ class UringPoller final : public Poller {
     constexpr unsigned needed = IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG | IORING_FEAT_RSRC_TAGS;
     if ((params.features & needed) != needed) {
       io_uring_queue_exit(&ring_);
-      throw SystemError(ENOSYS,
-                        "io_uring lacks needed features (no-drop completions, wait with timeout, "
-                        "multishot poll: Linux 5.13 or later)");
+      throw SystemError(ENOSYS, "io_uring lacks needed features (no-drop completions, wait with timeout, "
+                                "multishot poll: Linux 5.13 or later)");
     }
   }
 

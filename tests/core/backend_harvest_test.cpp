@@ -3,8 +3,9 @@
 // behind let the deadline of a task whose data had already arrived fire first. The epoll backend
 // took at most 256 events per poll; at 10,000 connections most of the soak server's "idle"
 // timeouts were clients that had sent their first line in time.
-// On io_uring the same holds for completions that overflowed the completion ring (8,192 entries)
-// into the OS kernel's list, which a poll used to leave there until the next one.
+// (On io_uring, completions that overflowed the 8,192-entry completion ring are still left for
+// the next poll: taking them at once made the 10,000-connection soak worse, see
+// docs/reliability.md.)
 // Timing: the readers' deadline is 300 ms; the data is there long before it, and the kernel
 // thread is then blocked for 600 ms, so when it polls again every deadline has passed and every
 // descriptor is readable. Nothing else is timed.
@@ -89,15 +90,3 @@ TEST(Backend, IoUringSeesEveryReadyDescriptorBeforeDeadlinesExpire) {
   EXPECT_EQ(out.timed_out, 0);
 }
 
-TEST(Backend, IoUringSeesReadinessThatOverflowedTheCompletionRingBeforeDeadlinesExpire) {
-  if (raise_open_file_limit() < 2 * kReaders + 100) GTEST_SKIP() << "too few descriptors allowed";
-  try {
-    Kernel probe(KernelOptions{.backend = IoBackend::IoUring});
-  } catch (const curio::SystemError&) {
-    GTEST_SKIP() << "io_uring cannot be set up here";
-  }
-  // 20 reports per reader: 12,000, past the ring's 8,192, so the last readers' reports overflow.
-  Served out = run_on(IoBackend::IoUring, 20);
-  EXPECT_EQ(out.got, kReaders);
-  EXPECT_EQ(out.timed_out, 0);
-}
