@@ -153,8 +153,9 @@ class UringPoller final : public Poller {
     constexpr unsigned needed = IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG | IORING_FEAT_RSRC_TAGS;
     if ((params.features & needed) != needed) {
       io_uring_queue_exit(&ring_);
-      throw SystemError(ENOSYS, "io_uring lacks needed features (no-drop completions, wait with timeout, "
-                                "multishot poll: Linux 5.13 or later)");
+      throw SystemError(ENOSYS,
+                        "io_uring lacks needed features (no-drop completions, wait with timeout, "
+                        "multishot poll: Linux 5.13 or later)");
     }
   }
 

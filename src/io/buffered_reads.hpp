@@ -39,8 +39,8 @@ struct BufferedReads {
         if (!b.eof()) more = co_await s.fill() > 0;
         if (!more) {
           std::string partial = b.take(b.buffered());
-          throw EofError("curio: end of stream after " + std::to_string(partial.size()) + " of " +
-                             std::to_string(n) + " bytes (read_exactly)",
+          throw EofError("curio: end of stream after " + std::to_string(partial.size()) + " of " + std::to_string(n) +
+                             " bytes (read_exactly)",
                          std::move(partial));
         }
       }

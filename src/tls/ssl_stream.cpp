@@ -433,7 +433,9 @@ Task<> SslStream::write(std::string_view data) {
   }
 }
 
-Task<> SslStream::writelines(std::vector<std::string_view> lines) { return detail::write_lines(*this, std::move(lines)); }
+Task<> SslStream::writelines(std::vector<std::string_view> lines) {
+  return detail::write_lines(*this, std::move(lines));
+}
 
 Task<> SslStream::shutdown() {
   Core& c = *core_;

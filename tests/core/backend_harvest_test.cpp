@@ -89,4 +89,3 @@ TEST(Backend, IoUringSeesEveryReadyDescriptorBeforeDeadlinesExpire) {
   EXPECT_EQ(out.got, kReaders);
   EXPECT_EQ(out.timed_out, 0);
 }
-

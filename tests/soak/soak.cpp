@@ -13,8 +13,8 @@
 // Each side's backend defaults to CURIO_BACKEND (auto); the two options set it per process, so a
 // finding on one backend can be pinned on the server or on the client.
 #include <fcntl.h>
-#include <malloc.h>
 #include <linux/sockios.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
@@ -58,8 +58,8 @@ constexpr auto kSlowWriteTimeout = 1s;  // writes to a client that stopped readi
 // ---------------------------------------------------------------- server
 
 struct ServerCounts {
-  std::uint64_t handlers = 0, idle_timeouts = 0, write_timeouts = 0, chaos_timeouts = 0, io_timeouts = 0, cancellations = 0,
-                too_long = 0, thread_jobs = 0, queue_jobs = 0, crashes = 0, badness = 0;
+  std::uint64_t handlers = 0, idle_timeouts = 0, write_timeouts = 0, chaos_timeouts = 0, io_timeouts = 0,
+                cancellations = 0, too_long = 0, thread_jobs = 0, queue_jobs = 0, crashes = 0, badness = 0;
 };
 
 struct QueueJob {
@@ -95,13 +95,14 @@ struct Server {
     ::malloc_trim(0);  // freed memory the allocator keeps is not a leak: measured the same way each time
     char line[512];
     std::snprintf(line, sizeof line,
-                  "backend %d fds %zu %zu tasks %zu %zu threads %zu %zu rss %zu handlers %" PRIu64 " idle_timeouts %" PRIu64
-                  " write_timeouts %" PRIu64 " chaos_timeouts %" PRIu64 " io_timeouts %" PRIu64 " cancellations %" PRIu64 " too_long %" PRIu64
-                  " thread_jobs %" PRIu64 " queue_jobs %" PRIu64 " crashes %" PRIu64 " quiet_resets %" PRIu64
-                  " badness %" PRIu64 "\n",
-                  static_cast<int>(kernel->backend()), soak::open_fds(), base_fds, kernel->task_count(), base_tasks, soak::thread_count(), base_threads,
-                  soak::rss_kib(), counts.handlers, counts.idle_timeouts, counts.write_timeouts, counts.chaos_timeouts, counts.io_timeouts,
-                  counts.cancellations, counts.too_long, counts.thread_jobs, counts.queue_jobs, counts.crashes,
+                  "backend %d fds %zu %zu tasks %zu %zu threads %zu %zu rss %zu handlers %" PRIu64
+                  " idle_timeouts %" PRIu64 " write_timeouts %" PRIu64 " chaos_timeouts %" PRIu64
+                  " io_timeouts %" PRIu64 " cancellations %" PRIu64 " too_long %" PRIu64 " thread_jobs %" PRIu64
+                  " queue_jobs %" PRIu64 " crashes %" PRIu64 " quiet_resets %" PRIu64 " badness %" PRIu64 "\n",
+                  static_cast<int>(kernel->backend()), soak::open_fds(), base_fds, kernel->task_count(), base_tasks,
+                  soak::thread_count(), base_threads, soak::rss_kib(), counts.handlers, counts.idle_timeouts,
+                  counts.write_timeouts, counts.chaos_timeouts, counts.io_timeouts, counts.cancellations,
+                  counts.too_long, counts.thread_jobs, counts.queue_jobs, counts.crashes,
                   curio::server_connection_errors(), counts.badness);
     return line;
   }
@@ -580,16 +581,16 @@ int client_main(std::uint16_t port, double seconds, int connections, double warm
     std::printf("  bytes verified %" PRIu64 ", mismatches %" PRIu64 ", unexpected client errors %" PRIu64 "\n",
                 c.bytes_verified, c.mismatches, c.unexpected);
     std::printf("  server: handlers %" PRIu64 ", timeouts fired %" PRIu64 " (idle %" PRIu64 ", write %" PRIu64
-                ", random deadlines %" PRIu64 ", read/write past 5 s %" PRIu64 "), cancellations injected %" PRIu64 ", LineTooLong %" PRIu64
-                ", run_in_thread %" PRIu64 ", UniversalQueue %" PRIu64 ", quiet resets %" PRIu64 ", crashes %" PRIu64
-                ", timeout-badness warnings %" PRIu64 "\n",
+                ", random deadlines %" PRIu64 ", read/write past 5 s %" PRIu64 "), cancellations injected %" PRIu64
+                ", LineTooLong %" PRIu64 ", run_in_thread %" PRIu64 ", UniversalQueue %" PRIu64
+                ", quiet resets %" PRIu64 ", crashes %" PRIu64 ", timeout-badness warnings %" PRIu64 "\n",
                 field(end, "handlers"),
                 field(end, "idle_timeouts") + field(end, "write_timeouts") + field(end, "chaos_timeouts") +
                     field(end, "io_timeouts"),
                 field(end, "idle_timeouts"), field(end, "write_timeouts"), field(end, "chaos_timeouts"),
-                field(end, "io_timeouts"),
-                field(end, "cancellations"), field(end, "too_long"), field(end, "thread_jobs"),
-                field(end, "queue_jobs"), field(end, "quiet_resets"), field(end, "crashes"), field(end, "badness"));
+                field(end, "io_timeouts"), field(end, "cancellations"), field(end, "too_long"),
+                field(end, "thread_jobs"), field(end, "queue_jobs"), field(end, "quiet_resets"), field(end, "crashes"),
+                field(end, "badness"));
     std::printf("  server fds %" PRIu64 " (start %" PRIu64 " + this STATS connection), tasks %" PRIu64
                 " (start %" PRIu64 " + this STATS handler), threads %" PRIu64 " (start %" PRIu64
                 "), RSS %.0f KiB after warm-up, %.0f KiB after (%+.1f%%)\n",

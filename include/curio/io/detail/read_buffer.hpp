@@ -18,7 +18,10 @@ class ReadBuffer {
  public:
   ReadBuffer() = default;
   ReadBuffer(ReadBuffer&& o) noexcept
-      : data_(std::move(o.data_)), pos_(std::exchange(o.pos_, 0)), scanned_(std::exchange(o.scanned_, 0)), eof_(o.eof_) {
+      : data_(std::move(o.data_)),
+        pos_(std::exchange(o.pos_, 0)),
+        scanned_(std::exchange(o.scanned_, 0)),
+        eof_(o.eof_) {
     o.data_.clear();
   }
   ReadBuffer& operator=(ReadBuffer&& o) noexcept {
@@ -83,7 +86,7 @@ class ReadBuffer {
     }
   }
 
-  std::string data_;  // allocated only once data arrives: an idle stream holds nothing
+  std::string data_;         // allocated only once data arrives: an idle stream holds nothing
   std::size_t pos_ = 0;      // start of the unread bytes in data_
   std::size_t scanned_ = 0;  // see scanned()
   bool eof_ = false;
