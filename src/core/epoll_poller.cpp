@@ -1,10 +1,12 @@
 // src/core/epoll_poller.cpp: the epoll backend of the poller seam. One epoll_ctl(ADD) per
-// descriptor lifetime (edge-triggered, both directions), one epoll_wait per poll.
+// descriptor lifetime (edge-triggered, both directions), one epoll_wait per poll, which takes every
+// ready descriptor: room for as many events as there are registrations (as Python's selectors).
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include <array>
+#include <algorithm>
 #include <cerrno>
+#include <vector>
 
 #include "curio/core/traps.hpp"
 #include "poller.hpp"
@@ -35,9 +37,13 @@ class EpollPoller final : public Poller {
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
     ev.data.ptr = &reg;
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, reg.fd, &ev) < 0) throw_system_error("epoll_ctl(ADD)");
+    ++registered_;
   }
 
-  void remove(FdRegistration& reg) noexcept override { ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, reg.fd, nullptr); }
+  void remove(FdRegistration& reg) noexcept override {
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, reg.fd, nullptr);
+    --registered_;
+  }
 
   int pollable_descriptor() override { return epoll_fd_; }
 
@@ -47,7 +53,13 @@ class EpollPoller final : public Poller {
   void recycle(int) noexcept override {}
 
   void wait(int timeout_ms, std::vector<PollEvent>& out, std::vector<OpEvent>&) override {
-    std::array<epoll_event, 256> events;
+    // Every ready descriptor in one call: the kernel expires timers right after this poll, so an
+    // event left in epoll's ready list (a fixed 256 used to be the limit) would let the deadline
+    // of a task whose data had arrived fire first. With 10,000 connections that timed out
+    // clients that had sent in time (docs/reliability.md). Grows only, with the registrations.
+    std::size_t want = std::max<std::size_t>(256, registered_ + 1);  // + 1: the inbox
+    if (events_.size() < want) events_.resize(want);
+    auto& events = events_;
     int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
     if (n < 0) {
       if (errno == EINTR) return;
@@ -63,6 +75,8 @@ class EpollPoller final : public Poller {
 
  private:
   int epoll_fd_ = -1;
+  std::size_t registered_ = 0;
+  std::vector<epoll_event> events_;
 };
 
 }  // namespace

@@ -77,34 +77,12 @@ IoWaiting Stream::io_waiting() const noexcept { return waiting_on(fd_); }
 
 Task<std::size_t> Stream::readinto(std::span<std::byte> buffer) {
   if (buffer.empty()) co_return 0;
-  if (std::size_t have = buffered()) {
-    std::size_t n = std::min(have, buffer.size());
-    std::memcpy(buffer.data(), buf_.data() + pos_, n);
-    pos_ += n;
-    scanned_ = scanned_ > n ? scanned_ - n : 0;  // readline's progress stays valid for the rest
-    compact();
-    co_return n;
-  }
-  if (eof_) co_return 0;
-  // Nothing suspends between the read and the return, so a cancellation (only at the wait)
-  // leaves buffer untouched.
-  for (;;) {
-    if (!fd_->may_be_ready(IoDirection::Read)) co_await fd_->wait(IoDirection::Read);
-    int fd = fd_->fd();
-    ssize_t n = socket_ ? ::recv(fd, buffer.data(), buffer.size(), 0) : ::read(fd, buffer.data(), buffer.size());
-    if (n > 0) {
-      if (drain_hint_ && static_cast<std::size_t>(n) < buffer.size()) fd_->drained(IoDirection::Read);
-      co_return static_cast<std::size_t>(n);
-    }
-    if (n == 0) {
-      eof_ = true;
-      co_return 0;
-    }
-    int err = errno;
-    if (err == EINTR) continue;
-    if (!detail::would_block(err)) throw_system_error(socket_ ? "recv" : "read", err);
-    co_await fd_->wait(IoDirection::Read);
-  }
+  if (buffered() != 0) co_return rbuf_.take_into(buffer);  // readline's progress stays valid for the rest
+  if (rbuf_.eof()) co_return 0;
+  // Straight into buffer. Nothing suspends between the read and the return, so a cancellation
+  // (only at the wait) leaves buffer untouched.
+  std::span<char> into(reinterpret_cast<char*>(buffer.data()), buffer.size());
+  co_return co_await read_descriptor(into);
 }
 
 }  // namespace curio

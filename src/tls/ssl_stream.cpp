@@ -20,6 +20,7 @@
 
 #include "curio/core/errors.hpp"
 #include "curio/io/detail/fd_handle.hpp"
+#include "io/buffered_reads.hpp"
 #include "tls/tls_internal.hpp"
 
 namespace curio {
@@ -39,17 +40,15 @@ struct SslStream::Core {
   std::size_t out_pos = 0;
   bool flushing = false;  // a task is sending `out` (a second one leaves it to the first)
 
-  std::string buf;  // decrypted bytes not yet returned (as Stream's buffer)
-  std::size_t pos = 0;
-  std::size_t scanned = 0;
-  bool eof = false;                  // close_notify received
+  detail::ReadBuffer rbuf;           // decrypted bytes not yet returned; eof: close_notify received
   std::exception_ptr pending_error;  // an error met after data that was returned first
 
   ~Core() { SSL_free(ssl); }
 
   std::size_t in_avail() const noexcept { return in.size() - in_pos; }
   std::size_t out_pending() const noexcept { return out.size() - out_pos; }
-  std::size_t buffered() const noexcept { return buf.size() - pos; }
+  std::size_t buffered() const noexcept { return rbuf.buffered(); }
+  detail::ReadBuffer& read_buffer() noexcept { return rbuf; }  // for BufferedReads
   bool handshake_done() const noexcept { return SSL_is_init_finished(ssl); }
 
   SslError error(const char* op, int ssl_error);
@@ -58,8 +57,6 @@ struct SslStream::Core {
   Task<> flush();
   Task<> handshake();
   Task<std::size_t> fill();
-  std::string take(std::size_t n);
-  void compact() noexcept;
 };
 
 namespace {
@@ -266,7 +263,7 @@ Task<> SslStream::Core::handshake() {
 
 Task<std::size_t> SslStream::Core::fill() {
   if (pending_error) std::rethrow_exception(std::exchange(pending_error, nullptr));
-  if (eof) co_return 0;  // nothing follows close_notify: never wait on the socket for more
+  if (rbuf.eof()) co_return 0;  // nothing follows close_notify: never wait on the socket for more
   std::span<char> plain = plain_scratch();
   // With nothing to decrypt, wait for the socket before asking OpenSSL: an SSL_read that finds
   // no data keeps a 17 KB record buffer allocated for as long as the connection stays idle.
@@ -276,20 +273,20 @@ Task<std::size_t> SslStream::Core::fill() {
     int r = SSL_read(ssl, plain.data(), static_cast<int>(plain.size()));
     if (r > 0) {
       std::size_t total = static_cast<std::size_t>(r);
-      buf.append(plain.data(), total);
+      rbuf.append(plain.data(), total);
       // Decrypt whatever else already arrived, without waiting; an error there is raised by
       // the next fill, after this data was returned.
       while (SSL_pending(ssl) > 0 || in_avail() > 0) {
         ERR_clear_error();
         r = SSL_read(ssl, plain.data(), static_cast<int>(plain.size()));
         if (r > 0) {
-          buf.append(plain.data(), static_cast<std::size_t>(r));
+          rbuf.append(plain.data(), static_cast<std::size_t>(r));
           total += static_cast<std::size_t>(r);
           continue;
         }
         int err = SSL_get_error(ssl, r);
         if (err == SSL_ERROR_ZERO_RETURN) {
-          eof = true;
+          rbuf.set_eof();
         } else if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
           pending_error = std::make_exception_ptr(error("read", err));
         }
@@ -301,7 +298,7 @@ Task<std::size_t> SslStream::Core::fill() {
     }
     int err = SSL_get_error(ssl, r);
     if (err == SSL_ERROR_ZERO_RETURN) {
-      eof = true;
+      rbuf.set_eof();
       if (out_pending() > 0) co_await flush();
       co_return 0;
     }
@@ -321,33 +318,6 @@ Task<std::size_t> SslStream::Core::fill() {
     }
     throw failure;
   }
-}
-
-// --- the decrypted-data buffer (as Stream's) ---
-
-void SslStream::Core::compact() noexcept {
-  if (pos == buf.size()) {
-    buf.clear();
-    pos = scanned = 0;
-    if (buf.capacity() > 4096) buf.shrink_to_fit();
-  } else if (pos > 4096 && pos * 2 > buf.size()) {
-    buf.erase(0, pos);
-    pos = 0;
-  }
-}
-
-std::string SslStream::Core::take(std::size_t n) {
-  if (pos == 0 && n >= buf.size()) {  // all of it (the usual read()): no copy
-    std::string all = std::move(buf);
-    buf = std::string();
-    scanned = 0;
-    return all;
-  }
-  std::string out_bytes = buf.substr(pos, n);
-  pos += out_bytes.size();
-  scanned = 0;
-  compact();
-  return out_bytes;
 }
 
 // --- SslStream ---
@@ -416,105 +386,15 @@ Task<> SslStream::do_handshake() {
 
 bool SslStream::handshake_done() const noexcept { return core_->handshake_done(); }
 
-Task<std::string> SslStream::read(std::size_t maxsize) {
-  Core& c = *core_;
-  if (c.buffered() == 0 && !c.eof) co_await c.fill();
-  co_return c.take(maxsize);
-}
-
-Task<std::string> SslStream::read_exactly(std::size_t n) {
-  Core& c = *core_;
-  try {
-    while (c.buffered() < n) {
-      if (c.eof || co_await c.fill() == 0) {
-        std::string partial = c.take(c.buffered());
-        throw EofError("curio: end of stream after " + std::to_string(partial.size()) + " of " + std::to_string(n) +
-                           " bytes (read_exactly)",
-                       std::move(partial));
-      }
-    }
-  } catch (CancelledError& e) {
-    e.bytes_read = c.buffered();
-    throw;
-  }
-  co_return c.take(n);
-}
-
-Task<std::string> SslStream::readline(std::size_t maxlen) {
-  Core& c = *core_;
-  for (;;) {
-    std::string_view unread(c.buf.data() + c.pos, c.buffered());
-    std::size_t nl = unread.find('\n', c.scanned);
-    if (nl != std::string_view::npos) {
-      if (nl + 1 > maxlen) break;
-      co_return c.take(nl + 1);
-    }
-    c.scanned = unread.size();
-    if (unread.size() >= maxlen) break;
-    if (c.eof || co_await c.fill() == 0) co_return c.take(c.buffered());
-  }
-  throw LineTooLong("curio: no newline within the maximum line length of " + std::to_string(maxlen) +
-                    " bytes (readline); the data stays buffered");
-}
-
-Task<std::optional<std::string>> SslStream::next_line(std::size_t maxlen) {
-  std::string line = co_await readline(maxlen);
-  if (line.empty()) co_return std::nullopt;
-  co_return line;
-}
-
-Task<std::vector<std::string>> SslStream::readlines(std::size_t maxlen) {
-  Core& c = *core_;
-  std::size_t start = 0;
-  std::size_t lines = 0;
-  try {
-    for (;;) {
-      std::string_view unread(c.buf.data() + c.pos, c.buffered());
-      std::size_t nl;
-      while ((nl = unread.find('\n', start)) != std::string_view::npos) {
-        if (nl + 1 - start > maxlen)
-          throw LineTooLong("curio: a line longer than " + std::to_string(maxlen) + " bytes (readlines)");
-        start = nl + 1;
-        ++lines;
-      }
-      if (unread.size() - start >= maxlen)
-        throw LineTooLong("curio: a line longer than " + std::to_string(maxlen) + " bytes (readlines)");
-      if (c.eof || co_await c.fill() == 0) break;
-    }
-  } catch (CancelledError& e) {
-    e.lines_read = lines;
-    throw;
-  }
-  std::vector<std::string> out;
-  out.reserve(lines + 1);
-  std::string_view rest(c.buf.data() + c.pos, c.buffered());
-  while (!rest.empty()) {
-    std::size_t nl = rest.find('\n');
-    std::size_t len = nl == std::string_view::npos ? rest.size() : nl + 1;
-    out.emplace_back(rest.substr(0, len));
-    rest.remove_prefix(len);
-  }
-  c.pos = c.buf.size();
-  c.compact();
-  co_return out;
-}
-
-Task<std::string> SslStream::readall() {
-  Core& c = *core_;
-  try {
-    // Not `while (!c.eof && co_await c.fill() > 0)`: GCC 12 evaluates a co_await in the
-    // short-circuited operand of a loop condition anyway, so after a fill that met
-    // close_notify together with data it would fill again and wait for bytes that never come
-    // (docs/core.md, compiler pitfalls).
-    while (!c.eof) {
-      if (co_await c.fill() == 0) break;
-    }
-  } catch (CancelledError& e) {
-    e.bytes_read = c.buffered();
-    throw;
-  }
-  co_return c.take(c.buffered());
-}
+// The reads are BufferedReads over the decrypted bytes (src/io/buffered_reads.hpp), the same
+// template as Stream's: Core::fill() decrypts more.
+using Reads = detail::BufferedReads<SslStream::Core>;
+Task<std::string> SslStream::read(std::size_t maxsize) { return Reads::read(*core_, maxsize); }
+Task<std::string> SslStream::read_exactly(std::size_t n) { return Reads::read_exactly(*core_, n); }
+Task<std::string> SslStream::readline(std::size_t maxlen) { return Reads::readline(*core_, maxlen); }
+Task<std::optional<std::string>> SslStream::next_line(std::size_t maxlen) { return Reads::next_line(*core_, maxlen); }
+Task<std::vector<std::string>> SslStream::readlines(std::size_t maxlen) { return Reads::readlines(*core_, maxlen); }
+Task<std::string> SslStream::readall() { return Reads::readall(*core_); }
 
 Task<> SslStream::write(std::string_view data) {
   Core& c = *core_;
@@ -554,21 +434,7 @@ Task<> SslStream::write(std::string_view data) {
 }
 
 Task<> SslStream::writelines(std::vector<std::string_view> lines) {
-  std::size_t written = 0;
-  try {
-    for (std::string_view line : lines) {
-      try {
-        co_await write(line);
-      } catch (CancelledError& e) {
-        written += e.bytes_written.value_or(0);
-        throw;
-      }
-      written += line.size();
-    }
-  } catch (CancelledError& e) {
-    e.bytes_written = written;
-    throw;
-  }
+  return detail::write_lines(*this, std::move(lines));
 }
 
 Task<> SslStream::shutdown() {
@@ -621,7 +487,7 @@ std::string SslStream::server_name() const {
 }
 
 std::size_t SslStream::buffered() const noexcept { return core_->buffered(); }
-bool SslStream::at_eof() const noexcept { return core_->eof && core_->buffered() == 0; }
+bool SslStream::at_eof() const noexcept { return core_->rbuf.eof() && core_->buffered() == 0; }
 Socket& SslStream::socket() noexcept { return core_->socket; }
 ssl_st* SslStream::native_handle() const noexcept { return core_->ssl; }
 

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "io/io_test_support.hpp"
+#include "support/client_process.hpp"
 
 using namespace curio_test;
 using curio::Socket;
@@ -26,62 +27,18 @@ namespace {
 
 constexpr int kClients = 2000;
 
-// Raises the soft limit on open files to the hard limit; returns the new soft limit.
-rlim_t raise_open_file_limit() {
-  rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
-  rl.rlim_cur = rl.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &rl);
-  ::getrlimit(RLIMIT_NOFILE, &rl);
-  return rl.rlim_cur;
-}
-
 // The child: every client connects, waits until all are connected, makes one round trip, and
 // waits until all have finished before closing. Returns the number of clients that succeeded.
 Task<int> run_clients(std::uint16_t port) {
-  int connected = 0;
-  int finished = 0;
-  int ok = 0;
-  curio::Event all_connected;
-  curio::Event all_finished;
-  auto client = [&](int i) -> Task<> {
-    try {
-      Socket s = co_await curio::open_connection("127.0.0.1", port);
-      if (++connected == kClients) all_connected.set();
-      co_await all_connected.wait();
-      std::string line = "client " + std::to_string(i) + "\n";
-      co_await s.sendall(line);
-      SocketStream stream(s);
-      if (co_await stream.readline() == line) ++ok;
-    } catch (const std::exception&) {
-      // counted as a failure below
-    }
-    if (++finished == kClients) all_finished.set();
-    co_await all_finished.wait();
+  auto client = [port](int i, ClientBarrier& connected) -> Task<bool> {
+    Socket s = co_await curio::open_connection("127.0.0.1", port);
+    co_await connected.arrive();
+    std::string line = "client " + std::to_string(i) + "\n";
+    co_await s.sendall(line);
+    SocketStream stream(s);
+    co_return co_await stream.readline() == line;
   };
-  try {
-    co_await curio::timeout_after(8s, [&]() -> Task<> {
-      curio::TaskGroup group;
-      co_await group.scope([&]() -> Task<> {
-        for (int i = 0; i < kClients; ++i) group.spawn(client(i));
-        co_return;
-      });
-    });
-  } catch (const curio::TaskTimeout&) {
-  }
-  co_return ok;
-}
-
-[[noreturn]] void child_main(Socket listener, std::uint16_t port) {
-  int code = 3;
-  try {
-    listener.close();  // the parent's socket: only the parent accepts
-    int ok = curio::run(run_clients(port));
-    code = ok == kClients ? 0 : 1;
-  } catch (...) {
-    code = 2;
-  }
-  ::_exit(code);  // no atexit handlers, no gtest output from the child
+  return run_clients_together(kClients, 8s, client);
 }
 
 }  // namespace
@@ -91,13 +48,11 @@ TEST(ManyClients, ServerAnswersTwoThousandConcurrentClientsFromAChildProcess) {
   Socket listener = curio::tcp_server_socket("127.0.0.1", 0, {.backlog = 4096});
   std::uint16_t port = listener.getsockname().port();
 
-  pid_t child = ::fork();
+  pid_t child = fork_client_process(listener, kClients, [port] { return run_clients(port); });
   ASSERT_GE(child, 0);
-  if (child == 0) child_main(std::move(listener), port);
 
   struct Outcome {
-    int status = -1;
-    bool killed = false;
+    ChildEnd child;
     int served = 0;
     int peak = 0;
   };
@@ -117,27 +72,16 @@ TEST(ManyClients, ServerAnswersTwoThousandConcurrentClientsFromAChildProcess) {
       --active;
     };
     auto server = curio::spawn(curio::run_server(std::move(listener), handler));
-    auto deadline = curio::clock() + 10s;
-    for (;;) {
-      pid_t r = ::waitpid(child, &out.status, WNOHANG);
-      if (r == child) break;
-      if (curio::clock() > deadline) {
-        ::kill(child, SIGKILL);
-        ::waitpid(child, &out.status, 0);
-        out.killed = true;
-        break;
-      }
-      co_await curio::sleep(10ms);
-    }
+    out.child = co_await wait_for_child(child, 10s);
     // Let the last handlers see their clients' end of stream, then stop the server.
     for (int i = 0; i < 100 && active > 0; ++i) co_await curio::sleep(10ms);
     co_await server.cancel();
     co_return out;
   };
   Outcome out = curio::run(main());
-  EXPECT_FALSE(out.killed) << "the child did not finish within 10 s";
-  EXPECT_TRUE(WIFEXITED(out.status)) << "status " << out.status;
-  EXPECT_EQ(WEXITSTATUS(out.status), 0) << "1: some round trips failed, 2: the child's kernel raised";
+  EXPECT_FALSE(out.child.killed) << "the child did not finish within 10 s";
+  EXPECT_TRUE(WIFEXITED(out.child.status)) << "status " << out.child.status;
+  EXPECT_EQ(WEXITSTATUS(out.child.status), 0) << "1: some round trips failed, 2: the child's kernel raised";
   EXPECT_EQ(out.served, kClients);
   EXPECT_EQ(out.peak, kClients);  // every client was connected at the same time
 }

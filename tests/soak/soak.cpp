@@ -9,8 +9,15 @@
 // threads are back at their starting counts, RSS after the run is within 5% of RSS after warm-up,
 // and no exception escaped unreported (no task-crash record, no unexpected client error).
 //   curio_soak [--seconds 60] [--connections 2000] [--warmup 10] [--seed 1]
+//              [--server-backend epoll|io_uring|auto] [--client-backend epoll|io_uring|auto]
+// Each side's backend defaults to CURIO_BACKEND (auto); the two options set it per process, so a
+// finding on one backend can be pinned on the server or on the client.
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -21,6 +28,7 @@
 #include <cstring>
 #include <memory>
 #include <thread>
+#include <unordered_map>
 
 #include "curio/curio.hpp"
 #include "soak_common.hpp"
@@ -50,8 +58,8 @@ constexpr auto kSlowWriteTimeout = 1s;  // writes to a client that stopped readi
 // ---------------------------------------------------------------- server
 
 struct ServerCounts {
-  std::uint64_t handlers = 0, idle_timeouts = 0, write_timeouts = 0, chaos_timeouts = 0, cancellations = 0,
-                too_long = 0, thread_jobs = 0, queue_jobs = 0, crashes = 0, badness = 0;
+  std::uint64_t handlers = 0, idle_timeouts = 0, write_timeouts = 0, chaos_timeouts = 0, io_timeouts = 0,
+                cancellations = 0, too_long = 0, thread_jobs = 0, queue_jobs = 0, crashes = 0, badness = 0;
 };
 
 struct QueueJob {
@@ -60,8 +68,23 @@ struct QueueJob {
   curio::UniversalEvent done;
 };
 
+// What a live handler is doing, by its client's port: a client that times out asks (WHO) and
+// prints it, so a stall can be pinned on the side that lost track.
+struct Stage {
+  const char* what = "header";
+  int fd = -1;
+  curio::Clock::time_point since{};
+  void at(const char* w) {
+    what = w;
+    since = curio::clock();
+  }
+};
+
 struct Server {
   curio::Kernel* kernel = nullptr;
+  // Several handlers may share a client port: a reset leaves no TIME_WAIT, so the client's next
+  // connection can reuse the port while the old handler is still ending.
+  std::unordered_multimap<std::uint16_t, Stage*> stages;
   ServerCounts counts;
   curio::UniversalQueue<std::shared_ptr<QueueJob>> jobs{64};  // bounded: producers block
   curio::Event quit;
@@ -72,35 +95,60 @@ struct Server {
     ::malloc_trim(0);  // freed memory the allocator keeps is not a leak: measured the same way each time
     char line[512];
     std::snprintf(line, sizeof line,
-                  "fds %zu %zu tasks %zu %zu threads %zu %zu rss %zu handlers %" PRIu64 " idle_timeouts %" PRIu64
-                  " write_timeouts %" PRIu64 " chaos_timeouts %" PRIu64 " cancellations %" PRIu64 " too_long %" PRIu64
-                  " thread_jobs %" PRIu64 " queue_jobs %" PRIu64 " crashes %" PRIu64 " quiet_resets %" PRIu64
-                  " badness %" PRIu64 "\n",
-                  soak::open_fds(), base_fds, kernel->task_count(), base_tasks, soak::thread_count(), base_threads,
-                  soak::rss_kib(), counts.handlers, counts.idle_timeouts, counts.write_timeouts, counts.chaos_timeouts,
-                  counts.cancellations, counts.too_long, counts.thread_jobs, counts.queue_jobs, counts.crashes,
+                  "backend %d fds %zu %zu tasks %zu %zu threads %zu %zu rss %zu handlers %" PRIu64
+                  " idle_timeouts %" PRIu64 " write_timeouts %" PRIu64 " chaos_timeouts %" PRIu64
+                  " io_timeouts %" PRIu64 " cancellations %" PRIu64 " too_long %" PRIu64 " thread_jobs %" PRIu64
+                  " queue_jobs %" PRIu64 " crashes %" PRIu64 " quiet_resets %" PRIu64 " badness %" PRIu64 "\n",
+                  static_cast<int>(kernel->backend()), soak::open_fds(), base_fds, kernel->task_count(), base_tasks,
+                  soak::thread_count(), base_threads, soak::rss_kib(), counts.handlers, counts.idle_timeouts,
+                  counts.write_timeouts, counts.chaos_timeouts, counts.io_timeouts, counts.cancellations,
+                  counts.too_long, counts.thread_jobs, counts.queue_jobs, counts.crashes,
                   curio::server_connection_errors(), counts.badness);
     return line;
   }
 
-  Task<> echo(SocketStream& s) {
+  std::string who(std::uint16_t port) {
+    auto [first, last] = stages.equal_range(port);
+    if (first == last) return "no live handler\n";
+    std::string out;
+    for (auto it = first; it != last; ++it) {
+      const Stage& st = *it->second;
+      int unread = -1, unsent = -1;
+      ::ioctl(st.fd, FIONREAD, &unread);
+      ::ioctl(st.fd, SIOCOUTQ, &unsent);
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(curio::clock() - st.since).count();
+      out += std::string(out.empty() ? "" : "; ") + "handler in '" + st.what + "' for " + std::to_string(ms) +
+             " ms, unread " + std::to_string(unread) + " B, unsent " + std::to_string(unsent) + " B";
+    }
+    return out + "\n";
+  }
+
+  Task<> echo(SocketStream& s, Stage& st) {
     for (;;) {
+      st.at("echo read");
       std::string data = co_await curio::timeout_after(kIoTimeout, s.read(65536));
       if (data.empty()) co_return;
+      st.at("echo write");
       co_await curio::timeout_after(kIoTimeout, s.write(data));
     }
   }
 
-  Task<> lines(SocketStream& s) {
+  Task<> lines(SocketStream& s, Stage& st) {
     bool too_long = false;
     try {
-      while (auto line = co_await curio::timeout_after(kIoTimeout, s.next_line(kMaxLine)))
+      for (;;) {
+        st.at("line read");
+        auto line = co_await curio::timeout_after(kIoTimeout, s.next_line(kMaxLine));
+        if (!line) break;
+        st.at("line write");
         co_await curio::timeout_after(kIoTimeout, s.write(*line));
+      }
     } catch (const curio::LineTooLong&) {
       too_long = true;  // never unbounded memory: the line stops at kMaxLine
     }
     if (too_long) {
       ++counts.too_long;
+      st.at("line too long write");
       co_await curio::timeout_after(kIoTimeout, s.write("ERR line too long\n"));
     }
   }
@@ -114,31 +162,36 @@ struct Server {
     }
   }
 
-  Task<> checksum(SocketStream& s, std::size_t n, bool queue) {
+  Task<> checksum(SocketStream& s, std::size_t n, bool queue, Stage& st) {
+    st.at("checksum read");
     std::string data = co_await curio::timeout_after(kIoTimeout, s.read_exactly(n));
     std::uint32_t crc;
     if (queue) {
       auto job = std::make_shared<QueueJob>();
       job->data = std::move(data);
+      st.at("queue put");
       co_await jobs.put(job);
+      st.at("queue done wait");
       co_await job->done.wait();
       crc = job->crc;
       ++counts.queue_jobs;
     } else {
+      st.at("run_in_thread");
       crc = co_await curio::run_in_thread([&data] { return soak::crc32(data); });
       ++counts.thread_jobs;
     }
+    st.at("checksum write");
     co_await curio::timeout_after(kIoTimeout, s.write(std::to_string(crc) + "\n"));
   }
 
   // SPAWN: the echo runs in a child task; for some connections the handler cancels it at a
   // random moment (the client sees the connection end early).
-  Task<> spawned(SocketStream& s) {
+  Task<> spawned(SocketStream& s, Stage& st) {
     bool chaos = rng.below(3) == 0;
     auto delay = std::chrono::milliseconds(rng.below(30));
     curio::TaskGroup g;
     co_await g.scope([&]() -> Task<> {
-      auto child = g.spawn(echo(s));
+      auto child = g.spawn(echo(s, st));
       if (chaos) {
         co_await curio::ignore_after(delay, child.wait());
         if (co_await child.cancel()) ++counts.cancellations;
@@ -146,8 +199,17 @@ struct Server {
     });
   }
 
-  Task<> handle(Socket client, SocketAddress) {
+  Task<> handle(Socket client, SocketAddress address) {
     ++counts.handlers;
+    struct Listed {  // the stage is listed as long as the handler lives
+      Server& server;
+      std::unordered_multimap<std::uint16_t, Stage*>::iterator at;
+      ~Listed() { server.stages.erase(at); }
+    };
+    Stage st;
+    st.fd = client.fileno();
+    st.at("header");
+    Listed listed{*this, stages.emplace(address.port(), &st)};
     SocketStream s(client);
     std::string header;
     try {
@@ -160,8 +222,20 @@ struct Server {
     std::size_t n = 0;
     std::sscanf(header.c_str(), "%15s %zu", mode, &n);
     std::string m = mode;
+    bool timed_out = false;
+    try {
+      co_await serve(s, st, m, n);
+    } catch (const curio::TaskTimeout&) {
+      timed_out = true;  // a read or write past kIoTimeout: the client was too slow
+    }
+    if (timed_out) ++counts.io_timeouts;
+  }
+
+  Task<> serve(SocketStream& s, Stage& st, std::string m, std::size_t n) {
     if (m == "STATS") {
       co_await s.write(stats());
+    } else if (m == "WHO") {
+      co_await s.write(who(static_cast<std::uint16_t>(n)));
     } else if (m == "BASELINE") {
       base_fds = soak::open_fds() - 1;        // minus this control connection
       base_tasks = kernel->task_count() - 1;  // minus this handler
@@ -172,19 +246,20 @@ struct Server {
     } else if (m == "ECHO") {
       // One in 40 echo connections gets a short random server-side deadline.
       if (rng.below(40) == 0) {
-        if (!co_await curio::ignore_after(std::chrono::milliseconds(1 + rng.below(50)), echo(s)))
-          ++counts.chaos_timeouts;
+        auto limit = std::chrono::milliseconds(1 + rng.below(50));
+        if (!co_await curio::ignore_after(limit, echo(s, st))) ++counts.chaos_timeouts;
       } else {
-        co_await echo(s);
+        co_await echo(s, st);
       }
     } else if (m == "LINE") {
-      co_await lines(s);
+      co_await lines(s, st);
     } else if (m == "SLOW") {
+      st.at("slow write");
       co_await slow(s);
     } else if (m == "THREAD" || m == "QUEUE") {
-      co_await checksum(s, n, m == "QUEUE");
+      co_await checksum(s, n, m == "QUEUE", st);
     } else if (m == "SPAWN") {
-      co_await spawned(s);
+      co_await spawned(s, st);
     }
   }
 };
@@ -255,9 +330,44 @@ struct Client {
   ClientCounts c;
   std::uint64_t seed;
 
-  void mismatch(const char* what) {
+  void mismatch(const char* what, const std::string& got = {}, std::size_t expected = 0) {
     ++c.mismatches;
-    if (c.mismatches <= 5) std::fprintf(stderr, "soak client: MISMATCH in %s\n", what);
+    if (c.mismatches <= 5)
+      std::fprintf(stderr, "soak client: MISMATCH in %s (got %zu bytes '%.40s', expected %zu)\n", what, got.size(),
+                   got.c_str(), expected);
+  }
+
+  // The client's limit for a reply the server owes within its own 5 s per-operation limits. On
+  // expiry it says why before it raises (an unexpected client error): what the socket holds
+  // (unread bytes, TCP state) and what the server's handler for it is doing.
+  static constexpr auto kReplyTimeout = 20s;
+  Task<std::string> within(Socket& s, const char* what, Task<std::string> op) {
+    bool expired = false;
+    std::string out;
+    try {
+      out = co_await curio::timeout_after(kReplyTimeout, std::move(op));
+    } catch (const curio::TaskTimeout&) {
+      expired = true;
+    }
+    if (!expired) co_return out;
+    std::string why = co_await diagnose(s, what);
+    throw std::runtime_error(why);
+  }
+
+  Task<std::string> diagnose(Socket& s, const char* what) {
+    static const char* const states[] = {"?",         "ESTABLISHED", "SYN_SENT",   "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
+                                         "TIME_WAIT", "CLOSE",       "CLOSE_WAIT", "LAST_ACK", "LISTEN",    "CLOSING"};
+    int unread = -1;
+    ::ioctl(s.fileno(), FIONREAD, &unread);
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    ::getsockopt(s.fileno(), IPPROTO_TCP, TCP_INFO, &info, &len);
+    std::uint16_t local = s.getsockname().port();
+    std::string server = co_await control("WHO " + std::to_string(local));
+    if (!server.empty() && server.back() == '\n') server.pop_back();
+    co_return std::string("timed out after 20 s in '") + what + "' (local port " + std::to_string(local) +
+        "): client socket unread " + std::to_string(unread) + " B, TCP state " +
+        (info.tcpi_state < 12 ? states[info.tcpi_state] : "?") + "; server: " + server;
   }
 
   static void reset(Socket& s) {
@@ -282,12 +392,12 @@ struct Client {
     });
     try {
       while (back.size() < want) {
-        std::string part = co_await curio::timeout_after(20s, s.recv(65536));
+        std::string part = co_await within(s, "echo recv", s.recv(65536));
         if (part.empty()) break;
         back += part;
       }
       if (how == 1 && back.size() == want) {  // after a half-close the server ends with EOF
-        std::string rest = co_await curio::timeout_after(20s, s.recv(1));
+        std::string rest = co_await within(s, "echo EOF after half-close", s.recv(1));
         if (!rest.empty()) mismatch("echo after half-close");
       }
     } catch (const curio::ConnectionError&) {
@@ -324,13 +434,21 @@ struct Client {
         bool too_long = rng.below(15) == 0;
         std::string line = std::string(too_long ? 3000 : rng.below(200), 'a' + static_cast<char>(rng.below(26))) + "\n";
         co_await st.write(line);
-        std::string got = co_await curio::timeout_after(20s, st.readline(8192));
+        std::string got = co_await within(s, "line readline", st.readline(8192));
         if (too_long) {
-          if (got != "ERR line too long\n") mismatch("long line");
+          if (got.empty()) {
+            ++c.cut_short;  // the server ended the connection first (its 5 s limit)
+          } else if (got != "ERR line too long\n") {
+            mismatch("long line", got, 18);
+          }
           ++c.long_lines;
           break;
         }
-        if (got != line) mismatch("line");
+        if (got.empty()) {  // end of stream: the server ended the connection first (its 5 s limit)
+          ++c.cut_short;
+          break;
+        }
+        if (got != line) mismatch("line", got, line.size());
         c.bytes_verified += got.size();
         ++c.lines;
       }
@@ -338,7 +456,7 @@ struct Client {
       bool beyond = rng.below(5) == 0;
       ++c.idles;
       if (beyond) {
-        std::string got = co_await curio::timeout_after(20s, s.recv(1));
+        std::string got = co_await within(s, "idle EOF", s.recv(1));
         if (!got.empty()) mismatch("idle");
         ++c.idle_timeouts_seen;  // the server closed it
       } else {
@@ -362,9 +480,14 @@ struct Client {
       co_await s.sendall(std::string(pick < 87 ? "THREAD " : "QUEUE ") + std::to_string(payload.size()) + "\n");
       co_await s.sendall(payload);
       SocketStream st(s);
-      std::string got = co_await curio::timeout_after(20s, st.readline(64));
-      if (got != std::to_string(soak::crc32(payload)) + "\n") mismatch("checksum");
-      c.bytes_verified += payload.size();
+      std::string got = co_await within(s, pick < 87 ? "thread checksum" : "queue checksum", st.readline(64));
+      std::string expected = std::to_string(soak::crc32(payload)) + "\n";
+      if (got.empty()) {
+        ++c.cut_short;  // the server ended the connection first (its 5 s limit)
+      } else {
+        if (got != expected) mismatch("checksum", got, expected.size());
+        c.bytes_verified += payload.size();
+      }
       ++c.checksums;
     }
   }
@@ -384,11 +507,24 @@ struct Client {
     }
   }
 
+  // A control command's reply ("" for QUIT, which has none). Under overload the server's 3 s
+  // limit for a first line may end a control connection before its command arrives (the client
+  // is slow to send it): then it tries again.
   Task<std::string> control(const std::string& command) {
-    Socket s = co_await curio::open_connection("127.0.0.1", port);
-    co_await s.sendall(command + "\n");
-    SocketStream st(s);
-    co_return co_await curio::timeout_after(10s, st.readline(4096));
+    std::string line = command + "\n";
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      std::string reply;
+      try {
+        Socket s = co_await curio::open_connection("127.0.0.1", port);
+        co_await s.sendall(line);
+        if (command == "QUIT") co_return reply;
+        SocketStream st(s);
+        reply = co_await curio::timeout_after(10s, st.readline(4096));
+      } catch (const curio::ConnectionError&) {
+      }
+      if (!reply.empty()) co_return reply;
+    }
+    throw std::runtime_error("the server answered no " + command + " command in 20 attempts");
   }
 };
 
@@ -431,8 +567,11 @@ int client_main(std::uint16_t port, double seconds, int connections, double warm
     }
     double rss_warm = static_cast<double>(field(warm, "rss")), rss_end = static_cast<double>(field(end, "rss"));
     const ClientCounts& c = client.c;
-    std::printf("soak: %d connections, %.0f s (warm-up %.0f s), seed %" PRIu64 "\n", connections, seconds, warmup,
-                seed);
+    auto backend_name = [](std::uint64_t b) { return curio::to_string(static_cast<curio::IoBackend>(b)); };
+    std::string server_backend(backend_name(field(end, "backend")));
+    std::string client_backend(backend_name(static_cast<std::uint64_t>(curio::Kernel::current()->backend())));
+    std::printf("soak: %d connections, %.0f s (warm-up %.0f s), seed %" PRIu64 ", server on %s, client on %s\n",
+                connections, seconds, warmup, seed, server_backend.c_str(), client_backend.c_str());
     std::printf("  operations %" PRIu64 ": echo %" PRIu64 " (half-close %" PRIu64 ", reset %" PRIu64 "), lines %" PRIu64
                 " (over-long %" PRIu64 "), idle %" PRIu64 " (past the idle timeout %" PRIu64
                 "), stopped reading %" PRIu64 ", spawn %" PRIu64 ", checksums %" PRIu64
@@ -442,14 +581,16 @@ int client_main(std::uint16_t port, double seconds, int connections, double warm
     std::printf("  bytes verified %" PRIu64 ", mismatches %" PRIu64 ", unexpected client errors %" PRIu64 "\n",
                 c.bytes_verified, c.mismatches, c.unexpected);
     std::printf("  server: handlers %" PRIu64 ", timeouts fired %" PRIu64 " (idle %" PRIu64 ", write %" PRIu64
-                ", random deadlines %" PRIu64 "), cancellations injected %" PRIu64 ", LineTooLong %" PRIu64
-                ", run_in_thread %" PRIu64 ", UniversalQueue %" PRIu64 ", quiet resets %" PRIu64 ", crashes %" PRIu64
-                ", timeout-badness warnings %" PRIu64 "\n",
+                ", random deadlines %" PRIu64 ", read/write past 5 s %" PRIu64 "), cancellations injected %" PRIu64
+                ", LineTooLong %" PRIu64 ", run_in_thread %" PRIu64 ", UniversalQueue %" PRIu64
+                ", quiet resets %" PRIu64 ", crashes %" PRIu64 ", timeout-badness warnings %" PRIu64 "\n",
                 field(end, "handlers"),
-                field(end, "idle_timeouts") + field(end, "write_timeouts") + field(end, "chaos_timeouts"),
+                field(end, "idle_timeouts") + field(end, "write_timeouts") + field(end, "chaos_timeouts") +
+                    field(end, "io_timeouts"),
                 field(end, "idle_timeouts"), field(end, "write_timeouts"), field(end, "chaos_timeouts"),
-                field(end, "cancellations"), field(end, "too_long"), field(end, "thread_jobs"),
-                field(end, "queue_jobs"), field(end, "quiet_resets"), field(end, "crashes"), field(end, "badness"));
+                field(end, "io_timeouts"), field(end, "cancellations"), field(end, "too_long"),
+                field(end, "thread_jobs"), field(end, "queue_jobs"), field(end, "quiet_resets"), field(end, "crashes"),
+                field(end, "badness"));
     std::printf("  server fds %" PRIu64 " (start %" PRIu64 " + this STATS connection), tasks %" PRIu64
                 " (start %" PRIu64 " + this STATS handler), threads %" PRIu64 " (start %" PRIu64
                 "), RSS %.0f KiB after warm-up, %.0f KiB after (%+.1f%%)\n",
@@ -488,6 +629,8 @@ int main(int argc, char** argv) {
   double seconds = 60, warmup = -1;
   int connections = 2000;
   std::uint64_t seed = 1;
+  const char* server_backend = nullptr;
+  const char* client_backend = nullptr;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--seconds"))
       seconds = std::atof(argv[i + 1]);
@@ -497,8 +640,14 @@ int main(int argc, char** argv) {
       warmup = std::atof(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--seed"))
       seed = std::strtoull(argv[i + 1], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--server-backend"))
+      server_backend = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--client-backend"))
+      client_backend = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: curio_soak [--seconds S] [--connections N] [--warmup S] [--seed N]\n");
+      std::fprintf(stderr,
+                   "usage: curio_soak [--seconds S] [--connections N] [--warmup S] [--seed N] [--server-backend B] "
+                   "[--client-backend B]\n");
       return 2;
     }
   }
@@ -518,6 +667,7 @@ int main(int argc, char** argv) {
   pid_t pid = ::fork();  // before any thread exists in this process
   if (pid == 0) {
     ::close(p[0]);
+    if (server_backend) ::setenv("CURIO_BACKEND", server_backend, 1);
     std::exit(server_main(p[1]));  // exit, not _exit: LeakSanitizer checks the server (ASan builds)
   }
   ::close(p[1]);
@@ -527,6 +677,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   ::close(p[0]);
+  if (client_backend) ::setenv("CURIO_BACKEND", client_backend, 1);
   int rc = client_main(port, seconds, connections, warmup, seed);
   int status = 0;
   ::waitpid(pid, &status, 0);

@@ -8,36 +8,12 @@
 #include <vector>
 
 #include "core/test_support.hpp"
+#include "support/bounded_queue_scenarios.hpp"
 
 using namespace curio_test;
 using curio::Task;
 
 namespace {
-
-// A consumer waits first; a producer puts 0..4 into a queue of maxsize 2; the consumer yields
-// (sleep(0)) after each get when `yielding`.
-template <class Q>
-Task<std::vector<std::string>> producer_consumer(bool yielding) {
-  Q q(2);
-  std::vector<std::string> log;
-  curio::TaskGroup g;
-  g.spawn([&]() -> Task<> {
-    for (int i = 0; i < 5; ++i) {
-      int v = co_await q.get();
-      log.push_back("got" + std::to_string(v));
-      if (yielding) co_await curio::sleep(0);
-    }
-  });
-  co_await curio::sleep(0);  // the consumer is now waiting in get
-  g.spawn([&]() -> Task<> {
-    for (int i = 0; i < 5; ++i) {
-      co_await q.put(i);
-      log.push_back("put" + std::to_string(i));
-    }
-  });
-  co_await g.join();
-  co_return log;
-}
 
 using Log = std::vector<std::string>;
 
@@ -65,39 +41,9 @@ TEST(BoundedQueue, QueueWithAConsumerThatDoesNotYieldFollowsCurioOrder) {
 }
 
 TEST(BoundedQueue, AnItemPutForAWaitingGetterCountsUntilTheGetterRuns) {
-  auto main = []() -> Task<> {
-    curio::Queue<int> q(1);
-    auto getter = curio::spawn([&]() -> Task<int> { co_return co_await q.get(); });
-    co_await curio::sleep(0);
-    co_await q.put(1);
-    EXPECT_EQ(q.qsize(), 1u);
-    EXPECT_TRUE(q.full());
-    EXPECT_FALSE(q.try_put(2));
-    EXPECT_EQ(co_await getter.join(), 1);
-    EXPECT_EQ(q.qsize(), 0u);
-    EXPECT_TRUE(q.try_put(2));
-  };
-  curio::run(main());
+  curio::run(expect_a_handed_over_item_counts_until_taken<curio::Queue<int>>());
 }
 
 TEST(BoundedQueue, APutterCancelledAfterItsPlaceWasGrantedStillPutsItsItem) {
-  // The get grants the putter a place and wakes it; the cancel comes before it runs, so it stays
-  // pending: the put completes (no item lost), and the putter meets the cancel at its next block.
-  auto main = []() -> Task<> {
-    curio::Queue<int> q(1);
-    co_await q.put(1);
-    bool put_returned = false;
-    auto putter = curio::spawn([&]() -> Task<> {
-      co_await q.put(2);
-      put_returned = true;
-      co_await curio::sleep(10s);
-    });
-    co_await curio::sleep(0);
-    EXPECT_EQ(co_await q.get(), 1);
-    co_await putter.cancel();
-    EXPECT_TRUE(put_returned);
-    EXPECT_EQ(q.qsize(), 1u);
-    EXPECT_EQ(co_await q.get(), 2);
-  };
-  curio::run(main());
+  curio::run(expect_a_granted_putter_cancelled_still_puts<curio::Queue<int>>());
 }

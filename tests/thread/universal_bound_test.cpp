@@ -9,35 +9,15 @@
 #include <vector>
 
 #include "core/test_support.hpp"
+#include "support/bounded_queue_scenarios.hpp"
 
 using namespace curio_test;
 using curio::Task;
 
 TEST(UniversalQueueBound, TaskProducerStaysWithinMaxsizeOfAYieldingConsumer) {
-  auto main = []() -> Task<std::vector<std::string>> {
-    curio::UniversalQueue<int> q(2);
-    std::vector<std::string> log;
-    curio::TaskGroup g;
-    g.spawn([&]() -> Task<> {
-      for (int i = 0; i < 5; ++i) {
-        int v = co_await q.get();
-        log.push_back("got" + std::to_string(v));
-        co_await curio::sleep(0);
-      }
-    });
-    co_await curio::sleep(0);  // the consumer waits in get
-    g.spawn([&]() -> Task<> {
-      for (int i = 0; i < 5; ++i) {
-        co_await q.put(i);
-        log.push_back("put" + std::to_string(i));
-      }
-    });
-    co_await g.join();
-    co_return log;
-  };
   // Each put wakes the other task through the kernel's remote-signal path, which needs a
   // scheduling cycle or two, so only the bound is exact: never more than 2 puts ahead.
-  auto log = curio::run(main());
+  auto log = curio::run(producer_consumer<curio::UniversalQueue<int>>(true));
   ASSERT_EQ(log.size(), 10u);
   int ahead = 0;
   for (const auto& e : log) {
@@ -47,19 +27,7 @@ TEST(UniversalQueueBound, TaskProducerStaysWithinMaxsizeOfAYieldingConsumer) {
 }
 
 TEST(UniversalQueueBound, AHandedOverItemCountsUntilTheGetterTakesIt) {
-  auto main = []() -> Task<> {
-    curio::UniversalQueue<int> q(1);
-    auto getter = curio::spawn([&]() -> Task<int> { co_return co_await q.get(); });
-    co_await curio::sleep(0);
-    co_await q.put(1);
-    EXPECT_EQ(q.qsize(), 1u);
-    EXPECT_TRUE(q.full());
-    EXPECT_FALSE(q.try_put(2));
-    EXPECT_EQ(co_await getter.join(), 1);
-    EXPECT_EQ(q.qsize(), 0u);
-    EXPECT_TRUE(q.try_put(2));
-  };
-  curio::run(main());
+  curio::run(expect_a_handed_over_item_counts_until_taken<curio::UniversalQueue<int>>());
 }
 
 TEST(UniversalQueueBound, ThreadProducerIsNeverMoreThanMaxsizeAheadOfATaskConsumer) {
@@ -85,20 +53,5 @@ TEST(UniversalQueueBound, ThreadProducerIsNeverMoreThanMaxsizeAheadOfATaskConsum
 }
 
 TEST(UniversalQueueBound, APutterGrantedAPlaceThenCancelledStillPutsItsItem) {
-  auto main = []() -> Task<> {
-    curio::UniversalQueue<int> q(1);
-    co_await q.put(1);
-    bool put_returned = false;
-    auto putter = curio::spawn([&]() -> Task<> {
-      co_await q.put(2);
-      put_returned = true;
-      co_await curio::sleep(10s);
-    });
-    co_await curio::sleep(0);
-    EXPECT_EQ(co_await q.get(), 1);  // grants the putter the freed place
-    co_await putter.cancel();
-    EXPECT_TRUE(put_returned);
-    EXPECT_EQ(co_await q.get(), 2);
-  };
-  curio::run(main());
+  curio::run(expect_a_granted_putter_cancelled_still_puts<curio::UniversalQueue<int>>());
 }

@@ -17,9 +17,15 @@
 #include "curio/core/errors.hpp"
 #include "curio/core/task.hpp"
 #include "curio/io/detail/fd_handle.hpp"
+#include "curio/io/detail/read_buffer.hpp"
 #include "curio/io/socket.hpp"
 
 namespace curio {
+
+namespace detail {
+template <class Source>
+struct BufferedReads;  // src/io/buffered_reads.hpp: the reads, shared with SslStream
+}  // namespace detail
 
 // read_exactly reached the end of the stream first. partial() is what had arrived (it is
 // consumed: the stream is at its end).
@@ -84,8 +90,8 @@ class Stream {
   IoWaiting io_waiting() const noexcept;
 
   // Bytes read from the descriptor but not yet returned.
-  std::size_t buffered() const noexcept { return buf_.size() - pos_; }
-  bool at_eof() const noexcept { return eof_ && buffered() == 0; }
+  std::size_t buffered() const noexcept { return rbuf_.buffered(); }
+  bool at_eof() const noexcept { return rbuf_.eof() && buffered() == 0; }
 
  protected:
   // drain_hint: a short read proves the buffer drained (stream sockets and FIFOs; not
@@ -97,17 +103,16 @@ class Stream {
   detail::FdHandle* fd_;
 
  private:
-  // Reads once from the descriptor (waiting as needed) and appends to the buffer; 0 at EOF.
+  friend struct detail::BufferedReads<Stream>;
+  // Reads once from the descriptor into `into` (waiting as needed); 0 at EOF (marked in the
+  // buffer). fill() appends what it read to the buffer.
+  Task<std::size_t> read_descriptor(std::span<char> into);
   Task<std::size_t> fill();
-  std::string take(std::size_t n);
-  void compact() noexcept;
+  detail::ReadBuffer& read_buffer() noexcept { return rbuf_; }
 
   bool socket_;
   bool drain_hint_;
-  bool eof_ = false;
-  std::string buf_;          // allocated only once data arrives: an idle stream holds nothing
-  std::size_t pos_ = 0;      // start of unread data in buf_
-  std::size_t scanned_ = 0;  // readline: bytes after pos_ already searched for '\n'
+  detail::ReadBuffer rbuf_;
 };
 
 // A stream over a socket. as_stream() borrows the socket; the constructor from Socket&& owns it.
