@@ -1,8 +1,8 @@
 // 1,000 concurrent TLS clients against our TLS server. The clients run in a child process
-// (forked before either side starts a kernel): each connects, completes its handshake, waits
-// until all are connected, makes one echo round trip and closes with close_notify; the child
-// exits 0 if every one succeeded. Afterwards the server's SSL objects, descriptors and tasks are
-// back to their counts before.
+// (forked before either side starts a kernel): each connects, completes its handshake, reads the
+// handler's greeting, waits until all are connected, makes one echo round trip and closes with
+// close_notify; the child exits 0 if every one succeeded. Afterwards the server's SSL objects,
+// descriptors and tasks are back to their counts before.
 // Timing tolerance: the child gives up after 100 s and the parent kills it after 110 s (under
 // ctest's 120 s). Alone it takes a few seconds of CPU (1,000 handshakes on each side, ~4 ms per
 // pair under ASan); on a 2-core machine shared with other builds it took 30-45 s of wall time.
@@ -33,6 +33,9 @@ Task<int> run_clients(std::uint16_t port) {
   auto client = [port, ctx](int i, ClientBarrier& connected) -> Task<bool> {
     curio::SslConnectOptions options{.ssl = ctx, .server_hostname = "localhost"};  // (named: GCC 12)
     SslStream s = co_await curio::open_connection("127.0.0.1", port, options);
+    // The client's handshake can end before the server's: wait for the handler's greeting, so
+    // that every handler is running when the barrier opens.
+    if (co_await s.readline() != "ready\n") co_return false;
     co_await connected.arrive();
     std::string line = "client " + std::to_string(i) + "\n";
     co_await s.write(line);
@@ -70,6 +73,7 @@ TEST(TlsManyClients, ServerAnswersAThousandConcurrentTlsClientsFromAChildProcess
     auto handler = [&](SslStream s, SocketAddress) -> Task<> {
       out.peak = std::max(out.peak, ++active);
       try {
+        co_await s.write("ready\n");
         while (auto line = co_await s.next_line()) co_await s.write(*line);
         co_await s.shutdown();
         ++out.served;
