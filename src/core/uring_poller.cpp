@@ -152,8 +152,8 @@ class UringPoller final : public Poller {
 
   void recycle(int buffer) noexcept override {
     auto bid = static_cast<unsigned>(buffer);
-    io_uring_buf_ring_add(buf_ring_, buf_base_ + std::size_t{bid} * kBufSize, kBufSize, static_cast<unsigned short>(bid),
-                          io_uring_buf_ring_mask(kBufCount), 0);
+    io_uring_buf_ring_add(buf_ring_, buf_base_ + std::size_t{bid} * kBufSize, kBufSize,
+                          static_cast<unsigned short>(bid), io_uring_buf_ring_mask(kBufCount), 0);
     io_uring_buf_ring_advance(buf_ring_, 1);
   }
 
@@ -355,8 +355,8 @@ class UringPoller final : public Poller {
     std::size_t ring_bytes = kBufCount * sizeof(io_uring_buf);
     void* r = ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (r == MAP_FAILED) throw_system_error("mmap (io_uring buffer ring)");
-    void* b = ::mmap(nullptr, std::size_t{kBufCount} * kBufSize, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
-                     -1, 0);
+    void* b =
+        ::mmap(nullptr, std::size_t{kBufCount} * kBufSize, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (b == MAP_FAILED) {
       int err = errno;
       ::munmap(r, ring_bytes);

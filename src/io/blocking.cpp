@@ -10,8 +10,8 @@
 
 #include "curio/core/detail/task_state.hpp"
 #include "curio/io/socket.hpp"
-#include "ring_io.hpp"
 #include "curio/io/stream.hpp"
+#include "ring_io.hpp"
 
 namespace curio {
 

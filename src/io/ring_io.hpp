@@ -22,7 +22,7 @@ struct RingAcceptAwaiter;
 
 struct RingState {
   enum class Mode : std::uint8_t { None, Recv, Accept };
-  IoOp op;                  // the multishot recv or accept
+  IoOp op;                   // the multishot recv or accept
   Kernel* kernel = nullptr;  // where the ops in flight run (valid while one is)
   Mode mode = Mode::None;
   bool eof = false;

@@ -93,54 +93,60 @@ TEST(ReliabilityFaults, EpollCtlFailureMessageNamesTheCall) {
 }
 
 TEST(ReliabilityFaults, AcceptFailureRaisesInTheAcceptingTaskOnly) {
-  curio::run([]() -> Task<> {
-    Socket listener = loopback_listener();
-    Ticker ticker;
-    auto tick = curio::spawn(ticker.run());
-    fault::accept4.arm(1, ENOMEM);
-    int err = co_await errno_of([&]() -> Task<> { co_await listener.accept(); });
-    EXPECT_EQ(err, ENOMEM);
-    // Next accept works.
-    Socket client(AF_INET, SOCK_STREAM);
-    auto connecting = curio::spawn(client.connect(listener.getsockname()));
-    auto accepted = co_await curio::timeout_after(5s, listener.accept());
-    co_await connecting.join();
-    EXPECT_GE(accepted.first.fileno(), 0);
-    co_await curio::sleep(5ms);  // the ticker's 1 ms sleeps have had time to fire
-    EXPECT_GT(ticker.ticks, 0);
-    co_await tick.cancel();
-  }(), kEpoll);
+  curio::run(
+      []() -> Task<> {
+        Socket listener = loopback_listener();
+        Ticker ticker;
+        auto tick = curio::spawn(ticker.run());
+        fault::accept4.arm(1, ENOMEM);
+        int err = co_await errno_of([&]() -> Task<> { co_await listener.accept(); });
+        EXPECT_EQ(err, ENOMEM);
+        // Next accept works.
+        Socket client(AF_INET, SOCK_STREAM);
+        auto connecting = curio::spawn(client.connect(listener.getsockname()));
+        auto accepted = co_await curio::timeout_after(5s, listener.accept());
+        co_await connecting.join();
+        EXPECT_GE(accepted.first.fileno(), 0);
+        co_await curio::sleep(5ms);  // the ticker's 1 ms sleeps have had time to fire
+        EXPECT_GT(ticker.ticks, 0);
+        co_await tick.cancel();
+      }(),
+      kEpoll);
 }
 
 TEST(ReliabilityFaults, SpuriousEagainFromAccept4IsAWaitNotAnError) {
-  curio::run([]() -> Task<> {
-    Socket listener = loopback_listener();
-    fault::accept4.arm(1, EAGAIN);
-    auto acceptor = curio::spawn(listener.accept());
-    co_await curio::sleep(2ms);
-    Socket client(AF_INET, SOCK_STREAM);
-    co_await client.connect(listener.getsockname());
-    auto accepted = co_await curio::timeout_after(5s, acceptor.join());
-    EXPECT_GE(accepted.first.fileno(), 0);
-    EXPECT_EQ(fault::accept4.failed.load(), 1);
-  }(), kEpoll);
+  curio::run(
+      []() -> Task<> {
+        Socket listener = loopback_listener();
+        fault::accept4.arm(1, EAGAIN);
+        auto acceptor = curio::spawn(listener.accept());
+        co_await curio::sleep(2ms);
+        Socket client(AF_INET, SOCK_STREAM);
+        co_await client.connect(listener.getsockname());
+        auto accepted = co_await curio::timeout_after(5s, acceptor.join());
+        EXPECT_GE(accepted.first.fileno(), 0);
+        EXPECT_EQ(fault::accept4.failed.load(), 1);
+      }(),
+      kEpoll);
 }
 
 TEST(ReliabilityFaults, ServerBacksOffFromAFailingAcceptAndServesAfterwards) {
   LogCapture cap;
-  curio::run([&]() -> Task<> {
-    Socket listener = loopback_listener();
-    std::uint16_t port = listener.getsockname().port();
-    auto server = curio::spawn(
-        curio::run_server(std::move(listener), [](Socket c, SocketAddress) -> Task<> { co_await c.sendall("hi\n"); }));
-    fault::accept4.arm(3, ENOMEM);
-    Socket s = co_await curio::open_connection("127.0.0.1", port);
-    std::string got = co_await curio::timeout_after(5s, s.recv(10));
-    EXPECT_EQ(got, "hi\n");
-    EXPECT_EQ(fault::accept4.failed.load(), 3);
-    EXPECT_FALSE(server.terminated()) << "a failing accept must not end the server";
-    co_await server.cancel();
-  }(), kEpoll);
+  curio::run(
+      [&]() -> Task<> {
+        Socket listener = loopback_listener();
+        std::uint16_t port = listener.getsockname().port();
+        auto server = curio::spawn(curio::run_server(
+            std::move(listener), [](Socket c, SocketAddress) -> Task<> { co_await c.sendall("hi\n"); }));
+        fault::accept4.arm(3, ENOMEM);
+        Socket s = co_await curio::open_connection("127.0.0.1", port);
+        std::string got = co_await curio::timeout_after(5s, s.recv(10));
+        EXPECT_EQ(got, "hi\n");
+        EXPECT_EQ(fault::accept4.failed.load(), 3);
+        EXPECT_FALSE(server.terminated()) << "a failing accept must not end the server";
+        co_await server.cancel();
+      }(),
+      kEpoll);
   EXPECT_EQ(cap.count("server-fd-exhausted"), 1u);
   EXPECT_EQ(cap.count("server-accepting"), 1u);
   EXPECT_EQ(cap.count("task-crash"), 0u);

@@ -79,7 +79,8 @@ IoOp recv_op(int fd, char* buf, std::size_t len) {
 TEST(UringSeam, EpollRunsNoOps) {
   curio::run(
       []() -> Task<> {
-        for (auto kind : {IoOpKind::Recv, IoOpKind::Read, IoOpKind::Fsync}) EXPECT_FALSE(curio::detail::io_op_supported(kind));
+        for (auto kind : {IoOpKind::Recv, IoOpKind::Read, IoOpKind::Fsync})
+          EXPECT_FALSE(curio::detail::io_op_supported(kind));
         co_return;
       }(),
       KernelOptions{.backend = IoBackend::Epoll});

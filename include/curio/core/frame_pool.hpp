@@ -14,7 +14,7 @@ namespace curio::detail {
 
 class FramePool {
  public:
-  static constexpr std::size_t kGranule = 16;  // size classes are multiples of this (TaskState fits exactly)
+  static constexpr std::size_t kGranule = 16;   // size classes are multiples of this (TaskState fits exactly)
   static constexpr std::size_t kClasses = 128;  // pooled up to 2 KiB
   static constexpr std::size_t kSlabBytes = 64 * 1024;
 

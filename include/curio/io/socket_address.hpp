@@ -70,7 +70,7 @@ class SocketAddress {
 
  private:
   static constexpr socklen_t kInline = sizeof(sockaddr_in6);  // 28
-  static constexpr socklen_t kHeap = socklen_t{1} << 31;        // the flag bit of len_: bytes_ holds a pointer
+  static constexpr socklen_t kHeap = socklen_t{1} << 31;      // the flag bit of len_: bytes_ holds a pointer
   bool on_heap() const noexcept { return (len_ & kHeap) != 0; }
   sockaddr_storage* heap() const noexcept {
     sockaddr_storage* p;
@@ -80,7 +80,7 @@ class SocketAddress {
   void release() noexcept;
 
   alignas(4) unsigned char bytes_[kInline] = {};  // an address up to sockaddr_in6, or the heap pointer
-  socklen_t len_ = 0;  // the size, plus kHeap
+  socklen_t len_ = 0;                             // the size, plus kHeap
 };
 
 }  // namespace curio

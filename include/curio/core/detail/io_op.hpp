@@ -42,9 +42,9 @@ using IoOpCallback = void (*)(IoOp& op, const IoCompletion& c) noexcept;
 
 struct IoOp {
   IoOpKind kind = IoOpKind::Recv;
-  bool multishot = false;  // Accept, Recv: one submission, a completion per connection/arrival
-  bool in_flight = false;  // submitted and its last completion not yet dispatched (the backend's)
-  bool cancelling = false; // a cancel was requested and not yet answered by the last completion
+  bool multishot = false;   // Accept, Recv: one submission, a completion per connection/arrival
+  bool in_flight = false;   // submitted and its last completion not yet dispatched (the backend's)
+  bool cancelling = false;  // a cancel was requested and not yet answered by the last completion
   int fd = -1;
   int flags = 0;
   std::uint32_t len = 0;

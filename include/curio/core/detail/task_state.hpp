@@ -53,8 +53,8 @@ struct LazyTaskName {
 
 // How curio::spawn starts a task (curio/core/spawn.hpp).
 struct SpawnOptions {
-  bool daemon = false;         // not reported if never joined; not part of group results
-  std::string_view name = {};  // for reports and introspection; unnamed tasks are "task"
+  bool daemon = false;          // not reported if never joined; not part of group results
+  std::string_view name = {};   // for reports and introspection; unnamed tasks are "task"
   LazyTaskName lazy_name = {};  // a name formatted on demand (used when name is empty)
   // A ConnectionError (or a TaskError whose cause is one) ending the task is its normal end
   // (a peer went away), not a crash: no "Task Crash" report. run_server's client tasks.
@@ -151,7 +151,7 @@ class TaskState {
   std::uint64_t id;
   std::uint64_t parent_id;
   Kernel* kernel;
-  std::coroutine_handle<> root;                           // the spawned coroutine's frame, owned here
+  std::coroutine_handle<> root;  // the spawned coroutine's frame, owned here
   // Its promise (result and exception live there). Every Task promise derives from
   // PromiseBase first and is at most 16-byte aligned (asserted by spawn), so it sits at the same
   // place in every frame: no pointer kept.
@@ -192,9 +192,9 @@ class TaskState {
   bool terminated = false;
   bool joined = false;  // its outcome was collected (join, group, cancel after end)
   bool result_read = false;
-  bool waiting = false;             // suspended in a trap (undo is meaningful)
-  bool pending_is_timeout = false;  // cancel_pending holds a TaskTimeout (cleared on block exit)
-  bool in_kernel = false;           // counted in the kernel's list of live tasks
+  bool waiting = false;                  // suspended in a trap (undo is meaningful)
+  bool pending_is_timeout = false;       // cancel_pending holds a TaskTimeout (cleared on block exit)
+  bool in_kernel = false;                // counted in the kernel's list of live tasks
   bool quiet_connection_errors = false;  // see SpawnOptions
 };
 
