@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "socket_errors.hpp"
+
 namespace curio::detail {
 
 namespace {
@@ -17,26 +19,6 @@ constexpr std::size_t kHighWater = 256 * 1024;
 // A multishot accept stops once this many connections wait unaccepted (the rest stay in the
 // listen backlog, as on epoll).
 constexpr std::size_t kAcceptQueue = 64;
-
-bool accept_error_is_transient(int err) noexcept {
-  switch (err) {
-    case EINTR:
-    case ECONNABORTED:
-    case ENETDOWN:
-    case EPROTO:
-    case ENOPROTOOPT:
-    case EHOSTDOWN:
-    case ENONET:
-    case EHOSTUNREACH:
-    case EOPNOTSUPP:
-    case ENETUNREACH:
-    case EPERM:
-    case ECANCELED:
-      return true;
-    default:
-      return false;
-  }
-}
 
 void wake(RingState* s) noexcept {
   if (TaskState* t = std::exchange(s->waiter, nullptr)) Traps::reschedule(t);
@@ -81,7 +63,7 @@ void handle_completion(RingState* s, IoOp& op, const IoCompletion& c) noexcept {
         s->accepted.push_back(c.res);
         if (s->accepted.size() >= kAcceptQueue) Traps::op_cancel(*s->kernel, op);
       }
-    } else if (!accept_error_is_transient(-c.res)) {
+    } else if (-c.res != ECANCELED && !accept_should_retry(-c.res)) {  // a cancel is not an error
       s->error = -c.res;
       wake(s);
     }

@@ -14,6 +14,7 @@
 
 #include "curio/io/stream.hpp"
 #include "ring_io.hpp"
+#include "socket_errors.hpp"
 
 namespace curio {
 
@@ -21,27 +22,6 @@ using detail::IoDirection;
 using detail::would_block;
 
 namespace {
-
-// accept(2) on Linux reports network errors already pending on the new connection, and
-// firewall refusals; the listener is fine and the man page says to retry like EAGAIN.
-bool accept_should_retry(int err) noexcept {
-  switch (err) {
-    case EINTR:
-    case ECONNABORTED:
-    case ENETDOWN:
-    case EPROTO:
-    case ENOPROTOOPT:
-    case EHOSTDOWN:
-    case ENONET:
-    case EHOSTUNREACH:
-    case EOPNOTSUPP:
-    case ENETUNREACH:
-    case EPERM:
-      return true;
-    default:
-      return false;
-  }
-}
 
 // The result of a single op on a socket: bytes/0, or the error raised as the syscall would.
 // -ECANCELED without a cancellation of the task means another task closed the socket.
@@ -137,7 +117,7 @@ Task<std::pair<Socket, SocketAddress>> Socket::accept() {
       co_return std::pair<Socket, SocketAddress>(Socket(detail::FdHandle(fd), stream_), peer);
     }
     int err = errno;
-    if (accept_should_retry(err)) continue;
+    if (detail::accept_should_retry(err)) continue;
     if (!would_block(err)) throw_system_error("accept", err);
     co_await fd_.wait(IoDirection::Read);
   }
@@ -218,11 +198,7 @@ Task<std::pair<std::string, SocketAddress>> Socket::recvfrom(std::size_t maxsize
     std::string data(std::min<std::size_t>(maxsize, 65536), '\0');
     SocketAddress from;
     iovec iov{data.data(), data.size()};
-    msghdr msg{};
-    msg.msg_name = from.data();
-    msg.msg_namelen = SocketAddress::capacity();
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
+    msghdr msg = detail::one_buffer_msghdr(&iov, from.data(), SocketAddress::capacity());
     detail::IoOp op = socket_op(detail::IoOpKind::RecvFrom, fileno());
     op.msg = &msg;
     op.flags = flags;
@@ -309,11 +285,7 @@ Task<> Socket::sendall(std::string_view data, int flags) {
 Task<std::size_t> Socket::sendto(std::string_view data, SocketAddress address, int flags) {
   if (detail::ring_socket_op(detail::IoOpKind::SendTo)) {
     iovec iov{const_cast<char*>(data.data()), data.size()};
-    msghdr msg{};
-    msg.msg_name = address.data();
-    msg.msg_namelen = address.size();
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
+    msghdr msg = detail::one_buffer_msghdr(&iov, address.data(), address.size());
     detail::IoOp op = socket_op(detail::IoOpKind::SendTo, fileno());
     op.msg = &msg;
     op.flags = flags;

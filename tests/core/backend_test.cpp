@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/test_support.hpp"
+#include "support/uring.hpp"
 
 using namespace curio_test;
 using curio::IoBackend;
@@ -40,16 +41,6 @@ class BackendEnv {
  private:
   std::optional<std::string> saved_;
 };
-
-// Whether this machine lets a process set up io_uring (a container may forbid it).
-bool io_uring_works() {
-  try {
-    Kernel k(KernelOptions{.backend = IoBackend::IoUring});
-    return true;
-  } catch (const curio::SystemError&) {
-    return false;
-  }
-}
 
 // An echo of three messages over a socketpair, a sleep and an EOF, on the kernel given.
 Task<std::string> echo_round_trip() {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "curio/curio.hpp"
+#include "support/uring.hpp"
 
 using namespace std::chrono_literals;
 using curio::IoBackend;
@@ -20,25 +21,9 @@ using curio::KernelOptions;
 using curio::Task;
 using curio::detail::IoOp;
 using curio::detail::IoOpKind;
+using curio_test::run_uring;
 
 namespace {
-
-bool io_uring_works() {
-  try {
-    Kernel k(KernelOptions{.backend = IoBackend::IoUring});
-    return true;
-  } catch (const curio::SystemError&) {
-    return false;
-  }
-}
-
-#define REQUIRE_URING() \
-  if (!io_uring_works()) GTEST_SKIP() << "io_uring cannot be set up here"
-
-template <class T>
-T run_uring(Task<T> main) {
-  return curio::run(std::move(main), KernelOptions{.backend = IoBackend::IoUring});
-}
 
 // A temporary file, removed at the end of the test.
 struct TempFile {

@@ -12,6 +12,7 @@
 
 #include "curio/curio.hpp"
 #include "io/io_test_support.hpp"
+#include "support/uring.hpp"
 
 using namespace std::chrono_literals;
 using curio::IoBackend;
@@ -19,6 +20,7 @@ using curio::Kernel;
 using curio::KernelOptions;
 using curio::Socket;
 using curio::Task;
+using curio_test::run_uring;
 using curio_test::tcp_pair;
 
 namespace {
@@ -26,23 +28,6 @@ namespace {
 // Sockets on completions are opt-in (CURIO_URING_SOCKETS=1, read once by the library): this
 // binary turns them on before any test runs.
 [[maybe_unused]] const bool sockets_on_completions = [] { return ::setenv("CURIO_URING_SOCKETS", "1", 1) == 0; }();
-
-bool io_uring_works() {
-  try {
-    Kernel k(KernelOptions{.backend = IoBackend::IoUring});
-    return true;
-  } catch (const curio::SystemError&) {
-    return false;
-  }
-}
-
-#define REQUIRE_URING() \
-  if (!io_uring_works()) GTEST_SKIP() << "io_uring cannot be set up here"
-
-template <class T>
-T run_uring(Task<T> main) {
-  return curio::run(std::move(main), KernelOptions{.backend = IoBackend::IoUring});
-}
 
 }  // namespace
 
