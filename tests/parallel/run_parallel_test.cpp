@@ -1,5 +1,6 @@
 // run_parallel: start and stop, kernel indices, pinning, the first failure, signals.
-// Timing tolerances: sleeps of 20-50 ms only order events; nothing asserts a duration.
+// Timing tolerances: sleeps of 1-50 ms only order events; nothing asserts a duration. A main
+// that stops the others first waits until they have started (until_started, at most 10 s).
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
@@ -26,6 +27,12 @@ std::vector<int> affinity() {
     for (int c = 0; c < CPU_SETSIZE; ++c)
       if (CPU_ISSET(c, &set)) out.push_back(c);
   return out;
+}
+
+// Waits until n mains have said they started: a kernel thread can start late on a loaded machine,
+// and a stop that comes before a kernel's main starts keeps that main from running at all.
+Task<> until_started(const std::atomic<int>& started, int n) {
+  for (int i = 0; i < 10'000 && started.load() < n; ++i) co_await curio::sleep(1ms);
 }
 
 }  // namespace
@@ -80,11 +87,13 @@ TEST(ParallelRun, ReturnsOnlyWhenEveryMainHasEnded) {
 
 TEST(ParallelRun, FirstExceptionCancelsTheOtherMainsAndIsRaised) {
   std::atomic<int> cancelled{0};
+  std::atomic<int> started{0};
   auto main = [&](std::size_t i) -> Task<> {
     if (i == 1) {
-      co_await curio::sleep(20ms);
+      co_await until_started(started, 2);
       throw Boom();
     }
+    ++started;
     try {
       co_await curio::sleep(60s);
     } catch (const curio::TaskCancelled&) {
@@ -110,9 +119,11 @@ TEST(ParallelRun, AnExceptionRaisedWhileTheOthersAreCancelledDoesNotReplaceTheFi
 
 TEST(ParallelRun, SigtermStopsEveryKernelGracefully) {
   std::atomic<int> cancelled{0};
+  std::atomic<int> started{0};
   auto main = [&](std::size_t i) -> Task<> {
+    ++started;
     if (i == 0) {
-      co_await curio::sleep(20ms);
+      co_await until_started(started, 2);
       ::kill(::getpid(), SIGTERM);  // process-directed, as from a shell or systemd
     }
     try {
@@ -128,9 +139,11 @@ TEST(ParallelRun, SigtermStopsEveryKernelGracefully) {
 
 TEST(ParallelRun, SigintStopsEveryKernelGracefully) {
   std::atomic<int> cancelled{0};
+  std::atomic<int> started{0};
   auto main = [&](std::size_t i) -> Task<> {
+    ++started;
     if (i == 1) {
-      co_await curio::sleep(20ms);
+      co_await until_started(started, 2);
       ::kill(::getpid(), SIGINT);
     }
     try {

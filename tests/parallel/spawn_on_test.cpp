@@ -1,6 +1,6 @@
 // spawn_on / call_on between kernels: results, exceptions, cancellation, timeouts, misuse; and
 // UniversalQueue / UniversalEvent between tasks on different kernels.
-// Timing tolerances: sleeps of 10-50 ms only order events; timeouts are 20 ms against remote
+// Timing tolerances: sleeps of 10-50 ms only order events; timeouts are 500 ms against remote
 // work of 60 s, so only the order is asserted.
 #include <gtest/gtest.h>
 
@@ -74,9 +74,11 @@ TEST(ParallelSpawnOn, ManyCallsFromSeveralTasksAllComeBack) {
 
 TEST(ParallelSpawnOn, CancellingTheCallerCancelsTheRemoteTaskAndWaitsForIt) {
   std::atomic<bool> remote_cancelled{false};
+  std::atomic<bool> remote_started{false};
   on_kernel0([&]() -> Task<> {
     auto caller = curio::spawn([&]() -> Task<> {
       co_await curio::spawn_on(1, [&]() -> Task<> {
+        remote_started = true;
         bool cancelled = false;
         try {
           co_await curio::sleep(60s);
@@ -90,7 +92,9 @@ TEST(ParallelSpawnOn, CancellingTheCallerCancelsTheRemoteTaskAndWaitsForIt) {
         }
       });
     });
-    co_await curio::sleep(20ms);
+    // A remote task cancelled before it starts never runs: cancel once it waits.
+    for (int i = 0; i < 10'000 && !remote_started.load(); ++i) co_await curio::sleep(1ms);
+    co_await curio::sleep(10ms);
     co_await caller.cancel();
     EXPECT_TRUE(remote_cancelled.load());  // the caller ended only after the remote task did
     EXPECT_TRUE(caller.cancelled());
@@ -100,15 +104,18 @@ TEST(ParallelSpawnOn, CancellingTheCallerCancelsTheRemoteTaskAndWaitsForIt) {
 TEST(ParallelSpawnOn, ATimeoutAroundTheCallRaisesTaskTimeoutAndCancelsTheRemoteTask) {
   std::atomic<bool> remote_cancelled{false};
   on_kernel0([&]() -> Task<> {
-    EXPECT_THROW(co_await curio::timeout_after(20ms, curio::spawn_on(1,
-                                                                     [&]() -> Task<> {
-                                                                       try {
-                                                                         co_await curio::sleep(60s);
-                                                                       } catch (const curio::TaskCancelled&) {
-                                                                         remote_cancelled = true;
-                                                                         throw;
-                                                                       }
-                                                                     })),
+    co_await curio::spawn_on(1, where_am_i("warm-up"));  // kernel 1 is running
+    // 500 ms: long enough for kernel 1 to start the remote task on a loaded machine (a remote
+    // task cancelled before it starts never runs), short beside its 60 s.
+    EXPECT_THROW(co_await curio::timeout_after(500ms, curio::spawn_on(1,
+                                                                      [&]() -> Task<> {
+                                                                        try {
+                                                                          co_await curio::sleep(60s);
+                                                                        } catch (const curio::TaskCancelled&) {
+                                                                          remote_cancelled = true;
+                                                                          throw;
+                                                                        }
+                                                                      })),
                  curio::TaskTimeout);
     EXPECT_TRUE(remote_cancelled.load());
   });
