@@ -59,11 +59,14 @@ TEST(Time, WakeAtWakesAtTheGivenTime) {
 TEST(Time, SleepersWakeInDeadlineOrder) {
   auto main = []() -> Task<std::vector<int>> {
     std::vector<int> order;
+    // Deadlines from one instant: relative sleeps started a few ms apart on a loaded machine
+    // (a preempted kernel thread) would not be 10 ms apart.
+    auto start = curio::clock();
     curio::TaskGroup g;
     co_await g.scope([&]() -> Task<> {
       for (int ms : {30, 10, 20}) {
-        g.spawn([&order, ms]() -> Task<> {
-          co_await curio::sleep(std::chrono::milliseconds(ms));
+        g.spawn([&order, ms, start]() -> Task<> {
+          co_await curio::wake_at(start + std::chrono::milliseconds(ms));
           order.push_back(ms);
         });
       }
