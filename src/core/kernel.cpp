@@ -38,6 +38,9 @@ constexpr std::int64_t kPollIntervalNs = 10'000;
 // UniversalQueue...), watch the inbox up to this long before sleeping in epoll: short jobs answer
 // within microseconds, and waking a sleeping thread costs tens of them on a VM. Only a wait that
 // began within this window triggers it, so a long job costs one spin, not one per idle cycle.
+// A kernel that has just run a call from another kernel (spawn_on, call_on) watches its inbox as
+// long for the next one, as a worker thread watches for its next job: a caller that calls in a
+// loop reaches a kernel that is awake.
 constexpr std::int64_t kRemoteSpinNs = 50'000;
 
 // Installs a kernel as the thread's current one for the duration of a run or a shutdown.
@@ -211,8 +214,9 @@ void Kernel::run_until_done(TaskState* t) {
 }
 
 void Kernel::cycle() {
-  if (ready_count_ == 0 && remote_waits_ > 0 && !inbox_->pending() &&
-      detail::now_ns() - last_remote_wait_ns_ < kRemoteSpinNs) {
+  if (ready_count_ == 0 && !inbox_->pending() &&
+      ((remote_waits_ > 0 && detail::now_ns() - last_remote_wait_ns_ < kRemoteSpinNs) ||
+       detail::now_ns() - last_inbox_call_ns_ < kRemoteSpinNs)) {
     std::int64_t until = detail::now_ns() + kRemoteSpinNs;
     while (!inbox_->pending() && detail::now_ns() < until) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -389,7 +393,12 @@ void Kernel::drain_inbox() {
   for (auto& signal : inbox_->take()) {
     if (TaskState* t = detail::Traps::take_remote_waiter(*signal)) reschedule(t);
   }
-  for (auto& call : inbox_->take_calls()) call->run();  // posted by Traps::post_call
+  bool ran_call = false;
+  for (auto& call : inbox_->take_calls()) {  // posted by Traps::post_call
+    call->run();
+    ran_call = true;
+  }
+  if (ran_call) last_inbox_call_ns_ = detail::now_ns();
 }
 
 void Kernel::expire_timers(std::int64_t now) {

@@ -189,6 +189,7 @@ class Kernel {
   const void* thread_tag_ = nullptr;  // identifies the thread that last ran this kernel
   std::size_t remote_waits_ = 0;      // tasks in a RemoteSignal wait (the kernel spins briefly for them)
   std::int64_t last_remote_wait_ns_ = 0;
+  std::int64_t last_inbox_call_ns_ = 0;  // when the kernel last ran a call another kernel posted
   std::shared_ptr<detail::RemoteInbox> inbox_;
   bool shut_down_ = false;
   bool running_ = false;
