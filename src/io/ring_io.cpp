@@ -61,7 +61,9 @@ void on_completion(IoOp& op, const IoCompletion& c) noexcept {
   if (orphan) return;
   // The multishot op ended (flow control, a full accept queue, ENOBUFS...) while a task still
   // waits for it: arm it again now, or that task would wait for a request nobody made.
-  if (!op.in_flight && s->waiter && !s->eof && !s->error && !s->fallback) {
+  // (Ended means this completion is its last: op.in_flight already tells the state after the
+  // whole reap, which may hold more completions of the same request after this one.)
+  if (!c.more && !op.in_flight && s->waiter && !s->eof && !s->error && !s->fallback) {
     try {
       s->arrivals = 0;
       Traps::op_submit(*s->kernel, op);
@@ -78,7 +80,9 @@ void on_completion(IoOp& op, const IoCompletion& c) noexcept {
 void handle_completion(RingState* s, IoOp& op, const IoCompletion& c) noexcept {
   if (s->orphan) {
     if (c.res >= 0 && s->mode == RingState::Mode::Accept) ::close(c.res);
-    if (!op.in_flight) delete s;
+    // Its last completion, not !op.in_flight: that is already false while earlier completions
+    // of the same reap are dispatched, and deleting at the first left the rest a freed op.
+    if (!c.more) delete s;
     return;
   }
   if (!std::exchange(s->delivered, true) && c.res == -EINVAL && !c.more && multishot_refused(s)) {

@@ -408,3 +408,26 @@ TEST(UringSocket, EndOfStreamAfterAFullUnixSocketIsSeen) {
     EXPECT_EQ(got, sent);
   }());
 }
+
+// A socket closed while its multishot recv has bytes in flight: the reap that follows holds the
+// arrival and the cancel's last completion together, and the socket's completion state is freed
+// at the last one, not the first (under ASan the old order was a use after free).
+TEST(UringSocket, ClosingWhileBytesArriveFreesTheStateAtTheLastCompletion) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    for (int round = 0; round < 20; ++round) {
+      auto [a, b] = Socket::pair();
+      auto reader = curio::spawn([&a = a]() -> Task<> {
+        try {
+          co_await a.recv(100);
+        } catch (const curio::SystemError&) {  // EBADF: closed while it waited
+        }
+      });
+      co_await curio::sleep(2ms);  // the multishot recv is armed
+      EXPECT_EQ(::write(b.fileno(), "x", 1), 1);
+      a.close();  // submits the cancel at once: the arrival and the end land in one reap
+      co_await reader.join();
+      co_await curio::sleep(2ms);
+    }
+  }());
+}
