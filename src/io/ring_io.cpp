@@ -1,8 +1,10 @@
 // src/io/ring_io.cpp: sockets on completions (see ring_io.hpp).
 #include "ring_io.hpp"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +21,30 @@ constexpr std::size_t kHighWater = 256 * 1024;
 // A multishot accept stops once this many connections wait unaccepted (the rest stay in the
 // listen backlog, as on epoll).
 constexpr std::size_t kAcceptQueue = 64;
+// Linux (seen on 6.18) misses the end of stream of an AF_UNIX stream socket when the peer shut
+// down while more than about 32 arrivals (its MULTISHOT_MAX_RETRY) were still queued for the
+// multishot recv: the request then waits forever. A fresh request sees the end at once, so a
+// multishot recv on an AF_UNIX socket is cancelled after this many arrivals and armed again.
+constexpr std::uint32_t kUnixRearmArrivals = 32;
+
+// What the first multishot recv/accept found missing in the OS kernel (ring_multishot_missing).
+std::atomic<bool> recv_missing{false};
+std::atomic<bool> accept_missing{false};
+std::atomic<bool> pretend_no_buffers{false};  // tests: registering the buffer ring fails
+
+bool missing_errno(int err) noexcept { return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP; }
+
+// The first completion of s's multishot op is -EINVAL: whether that is the OS kernel refusing
+// the multishot form rather than the socket refusing the call (the plain call says which).
+bool multishot_refused(const RingState* s) noexcept {
+  if (s->mode == RingState::Mode::Accept) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    return ::getsockopt(s->op.fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening;
+  }
+  char c;
+  return ::recv(s->op.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 || errno == EAGAIN || errno == EWOULDBLOCK;
+}
 
 void wake(RingState* s) noexcept {
   if (TaskState* t = std::exchange(s->waiter, nullptr)) Traps::reschedule(t);
@@ -35,8 +61,11 @@ void on_completion(IoOp& op, const IoCompletion& c) noexcept {
   if (orphan) return;
   // The multishot op ended (flow control, a full accept queue, ENOBUFS...) while a task still
   // waits for it: arm it again now, or that task would wait for a request nobody made.
-  if (!op.in_flight && s->waiter && !s->eof && !s->error) {
+  // (Ended means this completion is its last: op.in_flight already tells the state after the
+  // whole reap, which may hold more completions of the same request after this one.)
+  if (!c.more && !op.in_flight && s->waiter && !s->eof && !s->error && !s->fallback) {
     try {
+      s->arrivals = 0;
       Traps::op_submit(*s->kernel, op);
     } catch (const SystemError& e) {
       s->error = e.code().value();
@@ -51,7 +80,15 @@ void on_completion(IoOp& op, const IoCompletion& c) noexcept {
 void handle_completion(RingState* s, IoOp& op, const IoCompletion& c) noexcept {
   if (s->orphan) {
     if (c.res >= 0 && s->mode == RingState::Mode::Accept) ::close(c.res);
-    if (!op.in_flight) delete s;
+    // Its last completion, not !op.in_flight: that is already false while earlier completions
+    // of the same reap are dispatched, and deleting at the first left the rest a freed op.
+    if (!c.more) delete s;
+    return;
+  }
+  if (!std::exchange(s->delivered, true) && c.res == -EINVAL && !c.more && multishot_refused(s)) {
+    (s->mode == RingState::Mode::Accept ? accept_missing : recv_missing).store(true, std::memory_order_relaxed);
+    s->fallback = true;  // the waiting task retries on readiness
+    wake(s);
     return;
   }
   if (s->mode == RingState::Mode::Accept) {
@@ -72,14 +109,15 @@ void handle_completion(RingState* s, IoOp& op, const IoCompletion& c) noexcept {
   if (c.res > 0) {
     const char* p = c.data;
     auto n = static_cast<std::size_t>(c.res);
-    if (s->reader && s->buffered() == 0) {
+    if (s->reader && s->reader->direct && s->buffered() == 0) {
       std::size_t k = s->reader->take(p, n);
       p += k;
       n -= k;
     }
     if (n > 0) s->pending.append(p, n);
     wake(s);
-    if (s->buffered() >= kHighWater && op.in_flight) Traps::op_cancel(*s->kernel, op);
+    if (op.in_flight && (s->buffered() >= kHighWater || (s->unix_domain == 1 && ++s->arrivals >= kUnixRearmArrivals)))
+      Traps::op_cancel(*s->kernel, op);
   } else if (c.res == 0) {
     s->eof = true;
     wake(s);
@@ -103,6 +141,16 @@ void arm(FdHandle& fd, RingState* s, RingState::Mode mode) {
   }
   s->op.fd = fd.fd();
   if (!s->op.in_flight) {
+    if (mode == RingState::Mode::Recv && pretend_no_buffers.load(std::memory_order_relaxed))
+      throw SystemError(EINVAL, "io_uring_register_buf_ring");
+    if (mode == RingState::Mode::Recv) {
+      if (s->unix_domain < 0) {
+        int domain = 0;
+        socklen_t len = sizeof domain;
+        s->unix_domain = ::getsockopt(fd.fd(), SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_UNIX;
+      }
+      s->arrivals = 0;
+    }
     s->kernel = &Traps::current_kernel_or_throw();
     Traps::op_submit(s->op);
   }
@@ -116,6 +164,15 @@ bool ring_sockets_enabled() noexcept {
     return v && std::strcmp(v, "1") == 0;
   }();
   return enabled;
+}
+
+bool ring_multishot_missing(IoOpKind kind) noexcept {
+  return (kind == IoOpKind::Accept ? accept_missing : recv_missing).load(std::memory_order_relaxed);
+}
+
+void ring_pretend_no_provided_buffers(bool on) noexcept {
+  pretend_no_buffers.store(on, std::memory_order_relaxed);
+  if (!on) recv_missing.store(false, std::memory_order_relaxed);
 }
 
 RingState* make_ring_state(int fd) {
@@ -162,6 +219,15 @@ bool RingRecvAwaiter::await_suspend(std::coroutine_handle<> h) {
   }
   try {
     arm(*fd, st, RingState::Mode::Recv);
+  } catch (const SystemError& e) {
+    if (missing_errno(e.code().value())) {
+      // No provided-buffer ring (before Linux 5.19): this read and every later one use readiness.
+      recv_missing.store(true, std::memory_order_relaxed);
+      fell_back = true;
+    } else {
+      task->trap_error = std::current_exception();
+    }
+    return false;
   } catch (...) {
     task->trap_error = std::current_exception();
     return false;
@@ -193,6 +259,10 @@ std::size_t RingRecvAwaiter::take(const char* p, std::size_t n) noexcept {
 std::size_t RingRecvAwaiter::await_resume() {
   if (task) Traps::rethrow_trap_error(task);
   if (got > 0) return got;
+  if (fell_back || (st->fallback && st->buffered() == 0)) {
+    fell_back = true;
+    return 0;
+  }
   if (st->buffered() > 0) {
     take(st->pending.data() + st->pos, st->buffered());
     st->pos += got;
@@ -252,6 +322,10 @@ int RingAcceptAwaiter::await_resume() {
     int fd = st->accepted.front();
     st->accepted.erase(st->accepted.begin());
     return fd;
+  }
+  if (st->fallback) {
+    fell_back = true;
+    return -1;
   }
   int err = std::exchange(st->error, 0);  // the multishot accept ended with it; the next accept re-arms
   throw_system_error("accept", err);

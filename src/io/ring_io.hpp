@@ -26,9 +26,13 @@ struct RingState {
   Kernel* kernel = nullptr;  // where the ops in flight run (valid while one is)
   Mode mode = Mode::None;
   bool eof = false;
-  bool orphan = false;  // its FdHandle closed while op was in flight: deleted by op's last completion
-  int error = 0;        // an errno the multishot op ended with, raised by the next read/accept
-  std::string pending;  // received bytes nobody read yet (from pos)
+  bool fallback = false;         // the OS kernel lacks the multishot op: this read/accept uses readiness
+  bool delivered = false;        // the multishot op has completed at least once
+  std::int8_t unix_domain = -1;  // AF_UNIX (1) or not (0); -1 until the first recv is armed
+  std::uint32_t arrivals = 0;    // completions of the multishot recv since it was armed
+  bool orphan = false;           // its FdHandle closed while op was in flight: deleted by op's last completion
+  int error = 0;                 // an errno the multishot op ended with, raised by the next read/accept
+  std::string pending;           // received bytes nobody read yet (from pos)
   std::size_t pos = 0;
   std::vector<int> accepted;  // accepted connections nobody took yet
   TaskState* waiter = nullptr;
@@ -52,16 +56,35 @@ void ring_state_close(RingState* s) noexcept;
 bool ring_sockets_enabled() noexcept;
 // Whether this kernel runs socket operations of this kind on completions.
 inline bool ring_socket_op(IoOpKind kind) noexcept { return ring_sockets_enabled() && io_op_supported(kind); }
-inline bool ring_sockets() noexcept { return ring_socket_op(IoOpKind::Recv); }
+// Whether the multishot recv (provided-buffer rings: Linux 5.19; multishot recv: 6.0) and the
+// multishot accept (5.19) were found missing: the opcode probe does not tell, so the first one
+// that fails (registering the buffer ring, or -EINVAL where the plain call would not fail) says
+// so, falls back to readiness and makes every later one use readiness (process-wide).
+bool ring_multishot_missing(IoOpKind kind) noexcept;
+// Tests (declared again in tests/uring): makes registering the provided-buffer ring fail as on
+// Linux before 5.19 (on), so that stream reads fall back to readiness; off forgets the fallback.
+void ring_pretend_no_provided_buffers(bool on) noexcept;
+inline bool ring_sockets() noexcept {
+  return ring_socket_op(IoOpKind::Recv) && !ring_multishot_missing(IoOpKind::Recv);
+}
+inline bool ring_accepts() noexcept {
+  return ring_socket_op(IoOpKind::Accept) && !ring_multishot_missing(IoOpKind::Accept);
+}
 
 // Reads into data[0..cap) or appends up to cap bytes to *str: from what is buffered, else waits
 // for the multishot recv. Returns the byte count, 0 at end of stream; raises the recv error.
+// A completion copies the bytes straight into the target while the task is suspended, except
+// into the thread's read_scratch() (another task's completion in the same reap would overwrite
+// them): those are kept in the socket and copied when the task resumes.
 struct RingRecvAwaiter : Traps::FdWaitBase {
-  RingRecvAwaiter(FdHandle* f, char* d, std::string* s, std::size_t c) noexcept : fd(f), data(d), str(s), cap(c) {}
+  RingRecvAwaiter(FdHandle* f, char* d, std::string* s, std::size_t c) noexcept
+      : fd(f), data(d), str(s), cap(c), direct(d != read_scratch().data()) {}
   FdHandle* fd;
   char* data = nullptr;
   std::string* str = nullptr;
   std::size_t cap = 0;
+  bool direct = true;      // the completion may write into the target
+  bool fell_back = false;  // nothing read: the OS kernel lacks the multishot recv, use readiness
   std::size_t got = 0;
   RingState* st = nullptr;
   TaskState* task = nullptr;
@@ -78,6 +101,7 @@ struct RingAcceptAwaiter : Traps::FdWaitBase {
   explicit RingAcceptAwaiter(FdHandle* f) noexcept : fd(f) {}
   FdHandle* fd;
   int got = -1;
+  bool fell_back = false;  // nothing accepted: the OS kernel lacks the multishot accept, use readiness
   RingState* st = nullptr;
   TaskState* task = nullptr;
   bool await_ready();

@@ -98,15 +98,17 @@ SocketAddress Socket::getpeername() const {
 }
 
 Task<std::pair<Socket, SocketAddress>> Socket::accept() {
-  if (detail::ring_socket_op(detail::IoOpKind::Accept)) {
+  if (detail::ring_accepts()) {
     if (fd_.fd() < 0) throw SystemError(EBADF, "accept on a closed socket");
     detail::RingAcceptAwaiter next(&fd_);
     int fd = co_await next;
-    Socket client(detail::FdHandle(fd), stream_);
-    SocketAddress peer;
-    socklen_t len = SocketAddress::capacity();
-    if (::getpeername(fd, peer.data(), &len) == 0) peer.set_size(len);  // ENOTCONN: reset already, address unknown
-    co_return std::pair<Socket, SocketAddress>(std::move(client), peer);
+    if (!next.fell_back) {
+      Socket client(detail::FdHandle(fd), stream_);
+      SocketAddress peer;
+      socklen_t len = SocketAddress::capacity();
+      if (::getpeername(fd, peer.data(), &len) == 0) peer.set_size(len);  // ENOTCONN: reset already, address unknown
+      co_return std::pair<Socket, SocketAddress>(std::move(client), peer);
+    }
   }
   for (;;) {
     SocketAddress peer;
@@ -149,7 +151,8 @@ Task<std::size_t> Socket::recv_into(std::span<std::byte> buffer, int flags) {
     if (fd_.fd() < 0) throw SystemError(EBADF, "recv on a closed socket");
     if (buffer.empty()) co_return 0;
     detail::RingRecvAwaiter read(&fd_, reinterpret_cast<char*>(buffer.data()), nullptr, buffer.size());
-    co_return co_await read;
+    std::size_t n = co_await read;
+    if (!read.fell_back) co_return n;
   }
   for (;;) {
     if (!fd_.may_be_ready(IoDirection::Read)) co_await fd_.wait(IoDirection::Read);
@@ -173,7 +176,7 @@ Task<std::string> Socket::recv(std::size_t maxsize, int flags) {
     if (maxsize == 0) co_return out;
     detail::RingRecvAwaiter read(&fd_, nullptr, &out, maxsize);
     co_await read;
-    co_return out;
+    if (!read.fell_back) co_return out;
   }
   std::span<char> buf = detail::read_scratch();
   if (maxsize < buf.size()) buf = buf.first(maxsize);

@@ -28,8 +28,10 @@ Task<std::size_t> Stream::read_descriptor(std::span<char> into) {
     if (fd_->fd() < 0) throw SystemError(EBADF, "recv on a closed socket");
     detail::RingRecvAwaiter read(fd_, into.data(), nullptr, into.size());
     std::size_t n = co_await read;
-    if (n == 0) rbuf_.set_eof();
-    co_return n;
+    if (!read.fell_back) {
+      if (n == 0) rbuf_.set_eof();
+      co_return n;
+    }
   }
   for (;;) {
     if (!fd_->may_be_ready(IoDirection::Read)) co_await fd_->wait(IoDirection::Read);
@@ -57,8 +59,10 @@ Task<std::size_t> Stream::fill() {
     // scratch buffer could be overwritten by another task before this one resumes).
     detail::RingRecvAwaiter read(fd_, nullptr, &rbuf_.append_target(), 65536);
     std::size_t n = co_await read;
-    if (n == 0) rbuf_.set_eof();
-    co_return n;
+    if (!read.fell_back) {
+      if (n == 0) rbuf_.set_eof();
+      co_return n;
+    }
   }
   // The scratch buffer is per thread: nothing else runs between read_descriptor's read (after
   // its last suspension) and this append.

@@ -31,6 +31,12 @@ namespace {
 
 }  // namespace
 
+namespace curio::detail {
+// src/io/ring_io.hpp (private to the library): registering the provided-buffer ring fails as
+// on Linux before 5.19 while on; off forgets the fallback it caused.
+void ring_pretend_no_provided_buffers(bool on) noexcept;
+}  // namespace curio::detail
+
 TEST(UringSocket, CancelledRecvLosesNoBytesThatArriveLater) {
   REQUIRE_URING();
   run_uring([]() -> Task<> {
@@ -317,5 +323,111 @@ TEST(UringSocket, DatagramsRoundTripWithTheirAddresses) {
     auto [data, from] = co_await b.recvfrom(100);
     EXPECT_EQ(data, "ping");
     EXPECT_EQ(from.to_string(), a.getsockname().to_string());
+  }());
+}
+
+// SslStream reads ciphertext into the thread's scratch buffer (detail::read_scratch) and copies
+// it out as soon as it resumes. Two such reads waiting at once whose bytes arrive in one reap:
+// each gets its own bytes (a completion that wrote into the scratch itself let the second
+// arrival overwrite the first before its task ran: TLS records corrupted under load).
+TEST(UringSocket, WaitingReadsIntoTheThreadScratchBufferKeepTheirOwnBytes) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    auto [a, b] = Socket::pair();
+    auto [c, d] = Socket::pair();
+    std::string first, second;
+    auto read_into_scratch = [](Socket& s, std::string& out) -> Task<> {
+      std::span<char> scratch = curio::detail::read_scratch();
+      std::size_t n = co_await s.recv_into(std::as_writable_bytes(scratch));
+      out.assign(scratch.data(), n);  // before any other task can use the scratch buffer
+    };
+    curio::TaskGroup readers;
+    readers.spawn(read_into_scratch(a, first));
+    readers.spawn(read_into_scratch(c, second));
+    co_await curio::sleep(5ms);  // both wait in the multishot recv
+    // Both peers write in one task step: both completions are in the next reap.
+    EXPECT_EQ(::write(b.fileno(), "first", 5), 5);
+    EXPECT_EQ(::write(d.fileno(), "second", 6), 6);
+    co_await curio::timeout_after(10s, readers.join());
+    EXPECT_EQ(first, "first");
+    EXPECT_EQ(second, "second");
+  }());
+}
+
+// A Linux without provided-buffer rings (before 5.19) cannot run the multishot recv: the first
+// stream read that finds so falls back to readiness and so does every later one; nothing is
+// raised, and the readers see every byte.
+TEST(UringSocket, WithoutProvidedBufferRingsStreamReadsFallBackToReadiness) {
+  REQUIRE_URING();
+  struct Pretend {
+    Pretend() { curio::detail::ring_pretend_no_provided_buffers(true); }
+    ~Pretend() { curio::detail::ring_pretend_no_provided_buffers(false); }
+  } pretend;
+  run_uring([]() -> Task<> {
+    auto [a, b] = Socket::pair();
+    std::string got;
+    auto reader = curio::spawn([&a = a, &got]() -> Task<> { got = co_await a.recv(100); });
+    co_await curio::sleep(5ms);  // the read waits (on readiness, after the fallback)
+    co_await b.sendall("waited");
+    co_await curio::timeout_after(10s, reader.join());
+    EXPECT_EQ(got, "waited");
+    co_await b.sendall("line one\nline two\n");
+    auto stream = a.as_stream();
+    EXPECT_EQ(co_await stream.readline(), "line one\n");
+    EXPECT_EQ(co_await stream.readline(), "line two\n");
+    b.close();
+    EXPECT_EQ(co_await stream.readline(), "");
+  }());
+}
+
+// An AF_UNIX peer that fills the socket (far more than 32 arrivals of 4 KiB buffers) and shuts
+// down before the reader starts: the reader gets every byte, then the end of stream (Linux
+// 6.18's multishot recv missed that end, so a Channel whose 10 MB frame was cancelled mid-way
+// left its peer waiting forever). 10 s is a budget, not a measurement.
+TEST(UringSocket, EndOfStreamAfterAFullUnixSocketIsSeen) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    auto [a, b] = Socket::pair();
+    std::string chunk(65536, 'u');
+    std::size_t sent = 0;
+    for (;;) {
+      ssize_t n = ::send(a.fileno(), chunk.data(), chunk.size(), MSG_DONTWAIT);
+      if (n <= 0) break;
+      sent += static_cast<std::size_t>(n);
+    }
+    EXPECT_GT(sent, 40u * 4096);
+    ::shutdown(a.fileno(), SHUT_WR);
+    std::size_t got = 0;
+    co_await curio::timeout_after(10s, [&b = b, &got]() -> Task<> {
+      for (;;) {
+        std::string part = co_await b.recv(65536);
+        if (part.empty()) break;
+        got += part.size();
+      }
+    }());
+    EXPECT_EQ(got, sent);
+  }());
+}
+
+// A socket closed while its multishot recv has bytes in flight: the reap that follows holds the
+// arrival and the cancel's last completion together, and the socket's completion state is freed
+// at the last one, not the first (under ASan the old order was a use after free).
+TEST(UringSocket, ClosingWhileBytesArriveFreesTheStateAtTheLastCompletion) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    for (int round = 0; round < 20; ++round) {
+      auto [a, b] = Socket::pair();
+      auto reader = curio::spawn([&a = a]() -> Task<> {
+        try {
+          co_await a.recv(100);
+        } catch (const curio::SystemError&) {  // EBADF: closed while it waited
+        }
+      });
+      co_await curio::sleep(2ms);  // the multishot recv is armed
+      EXPECT_EQ(::write(b.fileno(), "x", 1), 1);
+      a.close();  // submits the cancel at once: the arrival and the end land in one reap
+      co_await reader.join();
+      co_await curio::sleep(2ms);
+    }
   }());
 }
