@@ -1,6 +1,8 @@
 // An HTTP/1.1 server in plain task code: one task per connection, read top to bottom.
-//   http_server [--port N] [--static DIR] [--idle-timeout S] [--request-timeout S]
-// Listens on 127.0.0.1 (default port 8080; --port 0 picks a free one and prints it). Routes:
+//   http_server [--port N] [--static DIR] [--idle-timeout S] [--request-timeout S] [--kernels N]
+// Listens on 127.0.0.1 (default port 8080; --port 0 picks a free one and prints it). With
+// --kernels N (0: one per CPU), N kernels on N threads serve, each accepting on its own
+// SO_REUSEPORT listener (tcp_server's kernels option; needs a fixed port). Routes:
 //   GET|HEAD /             a fixed small body ("Hello, World!\n")
 //   POST|PUT /echo         the request body back (Content-Length or chunked; Expect: 100-continue)
 //   GET|HEAD /static/NAME  the file NAME of DIR (only [A-Za-z0-9._-], no leading dot)
@@ -26,6 +28,7 @@ struct Options {
   std::string static_dir;  // "" : /static/ serves nothing (404)
   double idle_timeout = 30;
   double request_timeout = 10;
+  std::size_t kernels = 1;
 } options;
 
 constexpr std::string_view kHello = "Hello, World!\n";
@@ -39,10 +42,11 @@ struct Response {
   bool close = false;         // the connection ends after this response
 };
 
-// "Date: ..." is required of an origin server with a clock (RFC 9110 6.6.1); formatted once a second.
+// "Date: ..." is required of an origin server with a clock (RFC 9110 6.6.1); formatted once a
+// second, per kernel thread (with --kernels N each thread keeps its own copy).
 std::string_view http_date() {
-  static std::time_t last = 0;
-  static char text[64];
+  thread_local std::time_t last = 0;
+  thread_local char text[64];
   std::time_t now = std::time(nullptr);
   if (now != last) {
     std::tm tm;
@@ -227,10 +231,26 @@ int main(int argc, char** argv) {
       options.idle_timeout = std::atof(argv[i + 1]);
     else if (flag == "--request-timeout")
       options.request_timeout = std::atof(argv[i + 1]);
+    else if (flag == "--kernels")
+      options.kernels = static_cast<std::size_t>(std::atoi(argv[i + 1]));
     else {
-      std::fprintf(stderr, "usage: %s [--port N] [--static DIR] [--idle-timeout S] [--request-timeout S]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--port N] [--static DIR] [--idle-timeout S] [--request-timeout S] [--kernels N]\n",
+                   argv[0]);
       return 2;
     }
+  }
+  if (options.kernels != 1) {
+    // Every kernel binds its own listener to the same port, so the port must be known up front.
+    if (options.port == 0) {
+      std::fprintf(stderr, "%s: --kernels needs a fixed --port\n", argv[0]);
+      return 2;
+    }
+    if (options.kernels == 0) options.kernels = curio::usable_cpu_count();
+    std::printf("http server on 127.0.0.1:%u (%zu kernels)\n", options.port, options.kernels);
+    std::fflush(stdout);
+    curio::run(curio::tcp_server("127.0.0.1", options.port, serve_client, {.kernels = options.kernels}));
+    return 0;
   }
   curio::Socket listener = curio::tcp_server_socket("127.0.0.1", options.port);
   std::printf("http server on 127.0.0.1:%u\n", listener.getsockname().port());

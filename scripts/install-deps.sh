@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what curio-cpp needs on Debian 12 (only packages that are missing).
+#   scripts/install-deps.sh [--bench]    --bench adds the benchmarks' real peers (bench/)
 set -euo pipefail
 pkgs=(g++ clang cmake ninja-build libgtest-dev libgmock-dev libbenchmark-dev libboost1.81-dev libclang-rt-14-dev libsqlite3-dev
       liburing-dev libssl-dev openssl netcat-openbsd)
+# wrk drives bench/http; nginx, node.js and Go are the servers it compares against.
+[ "${1:-}" = --bench ] && pkgs+=(wrk nginx-light nodejs golang-go util-linux procps)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

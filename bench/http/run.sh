@@ -6,21 +6,30 @@
 # server) so the machine's load hits everyone alike; the table shows each figure's median over
 # the rounds. Server CPU per request comes from /proc/PID/stat (utime+stime) before and after.
 #   bench/http/run.sh [--seconds S] [--rounds R] [--connections "1 100 1000"] [--servers "curio nginx beast node go"]
+#                     [--parallel N]
+# --parallel N (N > 1): ours with N kernels beside nginx with N workers (default servers "curio
+# nginx"); nothing is pinned then, since on a 2-core machine the N workers and wrk share the cores.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-seconds=5 rounds=3 connections="1 100 1000" servers="curio nginx beast node go"
+seconds=5 rounds=3 connections="1 100 1000" servers="" parallel=1
 while (($#)); do
   case $1 in
     --seconds) seconds=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --servers) servers=$2; shift 2 ;;
-    *) echo "usage: $0 [--seconds S] [--rounds R] [--connections LIST] [--servers LIST]" >&2; exit 2 ;;
+    --parallel) parallel=$2; shift 2 ;;
+    *) echo "usage: $0 [--seconds S] [--rounds R] [--connections LIST] [--servers LIST] [--parallel N]" >&2; exit 2 ;;
   esac
 done
-for tool in wrk taskset nginx node go; do command -v $tool >/dev/null || { echo "missing $tool" >&2; exit 1; }; done
-
+if ((parallel > 1)); then
+  servers=${servers:-curio nginx} server_cpu="" wrk_cpu=""
+else
+  servers=${servers:-curio nginx beast node go} server_cpu="taskset -c 1" wrk_cpu="taskset -c 0"
+fi
 cd "$root"
+./scripts/install-deps.sh --bench
+for tool in wrk taskset nginx node go; do command -v $tool >/dev/null || { echo "missing $tool" >&2; exit 1; }; done
 cmake --preset bench >/dev/null
 cmake --build build/bench -j2 --target http_server beast_http_server >/dev/null
 work=$(mktemp -d /tmp/curio-http-bench.XXXXXX)
@@ -32,7 +41,7 @@ GOFLAGS=-mod=mod GOCACHE=$work/gocache GOPATH=$work/gopath go build -o "$work/go
 declare -A port=([curio]=18080 [nginx]=18081 [beast]=18082 [node]=18083 [go]=18084)
 mkdir -p "$work/nginx/logs"
 cat >"$work/nginx/nginx.conf" <<CONF
-worker_processes 1;
+worker_processes $parallel;
 daemon off;
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/error.log;
@@ -47,24 +56,27 @@ http {
 }
 CONF
 
-start() {  # start NAME: the server on CPU 1; sets spid to the process doing the work
+start() {  # start NAME: the server (on CPU 1 unless --parallel); sets spid to its process
   local name=$1
   case $name in
-    curio) taskset -c 1 build/bench/examples/http_server --port ${port[curio]} >/dev/null & ;;
-    nginx) taskset -c 1 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" & ;;
-    beast) taskset -c 1 build/bench/bench/http/beast_http_server --port ${port[beast]} >/dev/null & ;;
-    node) taskset -c 1 node bench/http/node_server.js ${port[node]} >/dev/null & ;;
-    go) GOMAXPROCS=1 taskset -c 1 "$work/go_server" ${port[go]} >/dev/null & ;;
+    curio) $server_cpu build/bench/examples/http_server --port ${port[curio]} --kernels "$parallel" >/dev/null & ;;
+    nginx) $server_cpu nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" & ;;
+    beast) $server_cpu build/bench/bench/http/beast_http_server --port ${port[beast]} >/dev/null & ;;
+    node) $server_cpu node bench/http/node_server.js ${port[node]} >/dev/null & ;;
+    go) GOMAXPROCS=1 $server_cpu "$work/go_server" ${port[go]} >/dev/null & ;;
   esac
   spid=$!
   pids+=("$spid")
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/${port[$name]}") 2>/dev/null && break; sleep 0.05; done
-  if [ "$name" = nginx ]; then  # the worker process serves; the master only waits
-    for _ in $(seq 50); do w=$(pgrep -P "$spid" | head -1 || true); [ -n "$w" ] && break; sleep 0.05; done
-    spid=$w
+  if [ "$name" = nginx ]; then  # the workers serve; the master only waits
+    for _ in $(seq 50); do [ "$(pgrep -P "$spid" | wc -l)" -ge "$parallel" ] && break; sleep 0.05; done
   fi
 }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# utime + stime of the serving process (all its threads); for nginx, of the master's workers.
+cpu_ticks() {
+  local p
+  for p in $(pgrep -P "$1") "$1"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | awk '{t += $1} END {print t}'
+}
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) print v/1000; else if (v ~ /ms$/) print v+0; else if (v ~ /s$/) print v*1000; else print v }'; }
 
 hz=$(getconf CLK_TCK)
@@ -74,13 +86,13 @@ results=$work/results
 declare -A master
 for name in $servers; do start "$name"; master[$name]=$spid; done
 # wrk's own warm-up: one short run per server (JIT, caches, lazy allocations).
-for name in $servers; do taskset -c 0 wrk -t1 -c10 -d1s "http://127.0.0.1:${port[$name]}/" >/dev/null; done
+for name in $servers; do $wrk_cpu wrk -t1 -c10 -d1s "http://127.0.0.1:${port[$name]}/" >/dev/null; done
 for round in $(seq "$rounds"); do
   for c in $connections; do
     for name in $servers; do
       pid=${master[$name]}
       before=$(cpu_ticks "$pid")
-      out=$(taskset -c 0 wrk -t1 -c"$c" -d"${seconds}s" --latency "http://127.0.0.1:${port[$name]}/")
+      out=$($wrk_cpu wrk -t1 -c"$c" -d"${seconds}s" --latency "http://127.0.0.1:${port[$name]}/")
       after=$(cpu_ticks "$pid")
       rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
       total=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -96,7 +108,11 @@ for round in $(seq "$rounds"); do
 done
 echo "load after: $(uptime)"
 echo
-echo "Medians over $rounds rounds of ${seconds}s (wrk -t1 on CPU 0, server on CPU 1):"
+if ((parallel > 1)); then
+  echo "Medians over $rounds rounds of ${seconds}s ($parallel kernels / nginx workers, wrk -t1, nothing pinned):"
+else
+  echo "Medians over $rounds rounds of ${seconds}s (wrk -t1 on CPU 0, server on CPU 1):"
+fi
 echo
 echo "| server | connections | requests/s | vs nginx | p50 ms | p99 ms | server CPU us/request |"
 echo "|---|---:|---:|---:|---:|---:|---:|"

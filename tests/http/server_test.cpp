@@ -17,13 +17,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 extern char** environ;
 
@@ -62,6 +65,7 @@ class Client {
     std::size_t off = 0;
     while (off < data.size()) {
       ssize_t n = ::send(fd_, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         ADD_FAILURE() << "send failed";
         return;
@@ -71,9 +75,14 @@ class Client {
   }
   bool try_send(const std::string& data) { return ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL) > 0; }
   // false at end of stream or on the receive timeout.
+  // EINTR is retried: a blocking socket with SO_RCVTIMEO returns it instead of restarting, and
+  // the io_uring kernels that earlier tests in this process ran leave task work behind them
+  // (the ring's teardown) that interrupts this thread's next blocking call.
   bool more() {
     char b[65536];
-    ssize_t n = ::recv(fd_, b, sizeof b, 0);
+    ssize_t n;
+    do n = ::recv(fd_, b, sizeof b, 0);
+    while (n < 0 && errno == EINTR);
     if (n <= 0) return false;
     buf_.append(b, static_cast<std::size_t>(n));
     return true;
@@ -99,7 +108,9 @@ class Client {
   bool closed() {
     if (!buf_.empty()) return false;
     char b;
-    ssize_t n = ::recv(fd_, &b, 1, 0);
+    ssize_t n;
+    do n = ::recv(fd_, &b, 1, 0);
+    while (n < 0 && errno == EINTR);
     return n == 0 || (n < 0 && errno == ECONNRESET);
   }
   // Closes with a reset (SO_LINGER 0) instead of a FIN.
@@ -130,6 +141,33 @@ std::string server_log_text() {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+// Starts examples/http_server with args (stdout: the line naming its port; stderr: to
+// server_log); returns its pid and sets port from that line (0 if the line has none).
+pid_t start_http_server(std::vector<std::string> args, int& port) {
+  int out[2];
+  if (::pipe(out) != 0) return -1;
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_addclose(&fa, out[0]);
+  posix_spawn_file_actions_addopen(&fa, 2, server_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  args.insert(args.begin(), CURIO_HTTP_SERVER_PATH);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) pid = -1;
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(out[1]);
+  std::string line;
+  char c;
+  while (::read(out[0], &c, 1) == 1 && c != '\n') line += c;
+  ::close(out[0]);
+  std::size_t colon = line.rfind(':');
+  port = colon == std::string::npos ? 0 : std::atoi(line.c_str() + colon + 1);
+  return pid;
+}
+
 class HttpServer : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -137,38 +175,11 @@ class HttpServer : public ::testing::Test {
     ASSERT_NE(::mkdtemp(dir), nullptr);
     static_dir = dir;
     std::ofstream(static_dir + "/hello.txt") << "static content\n";
-    int out[2];
-    ASSERT_EQ(::pipe(out), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    posix_spawn_file_actions_addclose(&fa, out[0]);
     server_log = static_dir + "/server.log";
-    posix_spawn_file_actions_addopen(&fa, 2, server_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::string path = CURIO_HTTP_SERVER_PATH;
-    std::string sdir = static_dir;
-    char idle[] = "0.5", req[] = "0.5";
-    char* argv[] = {path.data(),
-                    const_cast<char*>("--port"),
-                    const_cast<char*>("0"),
-                    const_cast<char*>("--static"),
-                    sdir.data(),
-                    const_cast<char*>("--idle-timeout"),
-                    idle,
-                    const_cast<char*>("--request-timeout"),
-                    req,
-                    nullptr};
-    ASSERT_EQ(posix_spawn(&server_pid, path.c_str(), &fa, nullptr, argv, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(out[1]);
-    std::string line;
-    char c;
-    while (::read(out[0], &c, 1) == 1 && c != '\n') line += c;
-    ::close(out[0]);
-    std::size_t colon = line.rfind(':');
-    ASSERT_NE(colon, std::string::npos) << "server said: " << line;
-    server_port = std::atoi(line.c_str() + colon + 1);
-    ASSERT_GT(server_port, 0);
+    server_pid = start_http_server(
+        {"--port", "0", "--static", static_dir, "--idle-timeout", "0.5", "--request-timeout", "0.5"}, server_port);
+    ASSERT_GT(server_pid, 0);
+    ASSERT_GT(server_port, 0) << "the server did not name its port";
   }
   static void TearDownTestSuite() {
     if (server_pid > 0) {
@@ -480,6 +491,69 @@ TEST_F(HttpServer, SlowBodyIs408) {
   Client c;
   c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
   EXPECT_EQ(c.read().status, 408);
+}
+
+// --- --kernels N ---
+
+// With --kernels 2 two kernels accept on the same port (SO_REUSEPORT): every connection is
+// served, whichever kernel the Linux kernel hands it to.
+TEST(HttpServerKernels, TwoKernelsServeEveryConnectionOnOnePort) {
+  int probe = ::socket(AF_INET, SOCK_STREAM, 0);  // a free port (released just before the start)
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(probe, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(probe);
+  std::string port = std::to_string(ntohs(a.sin_port));
+  char dir[] = "/tmp/curio-http-kernels-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  server_log = std::string(dir) + "/server.log";
+  int said_port = 0;
+  pid_t pid = start_http_server({"--port", port, "--kernels", "2"}, said_port);
+  ASSERT_GT(pid, 0);
+  EXPECT_EQ(said_port, std::atoi(port.c_str()));
+  server_port = said_port;
+  // The kernels bind their listeners after the line is printed: wait until one accepts (5 s).
+  for (auto t = Clock::now(); seconds_since(t) < 5;) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    if (up) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  {
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < 20; ++i) clients.push_back(std::make_unique<Client>());
+    for (int i = 0; i < 20; ++i) {
+      clients[i]->send(post("/echo", "client " + std::to_string(i)));
+      EXPECT_EQ(clients[i]->read().body, "client " + std::to_string(i));
+    }
+  }
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) || WIFSIGNALED(status));
+  EXPECT_EQ(server_log_text().find("Crash"), std::string::npos) << server_log_text();
+  std::remove(server_log.c_str());
+  ::rmdir(dir);
+}
+
+TEST(HttpServerKernels, KernelsWithoutAFixedPortIsAUsageError) {
+  char dir[] = "/tmp/curio-http-kernels-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  server_log = std::string(dir) + "/server.log";
+  int said_port = 0;
+  pid_t pid = start_http_server({"--port", "0", "--kernels", "2"}, said_port);
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  EXPECT_NE(server_log_text().find("--kernels needs a fixed --port"), std::string::npos) << server_log_text();
+  std::remove(server_log.c_str());
+  ::rmdir(dir);
 }
 
 #endif  // CURIO_HTTP_SERVER_PATH
