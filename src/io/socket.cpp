@@ -170,12 +170,27 @@ std::uint32_t scratch_cap(std::size_t maxsize) noexcept {
   return static_cast<std::uint32_t>(std::min(maxsize, detail::read_scratch().size()));
 }
 
+// recv_now into the scratch buffer / into buffer, false if it would block. The byte count
+// replaces the size (len, buffer): the coroutines below keep no count of their own.
+bool recv_scratch(detail::FdHandle& fd, bool stream, std::uint32_t& len, int flags) {
+  ssize_t n = recv_now(fd, stream, detail::read_scratch().data(), len, flags);
+  if (n < 0) return false;
+  len = static_cast<std::uint32_t>(n);
+  return true;
+}
+bool recv_span(detail::FdHandle& fd, bool stream, std::span<std::byte>& buffer, int flags) {
+  ssize_t n = recv_now(fd, stream, buffer.data(), buffer.size(), flags);
+  if (n < 0) return false;
+  buffer = buffer.first(static_cast<std::size_t>(n));
+  return true;
+}
+
 }  // namespace
 
 // The readiness paths of recv and recv_into: coroutines of their own, so that the frame an idle
 // connection keeps while it waits holds only the promise, the parameters and one wait's awaiter.
 // GCC gives every local and every co_await's awaiter of a coroutine its own frame slot, whichever
-// path runs: hence one co_await site, no span or count across it (the thread's scratch buffer is
+// path runs: hence one co_await site, no span or count of its own (the thread's scratch buffer is
 // fetched again after the wait), and the completion path (RingRecvAwaiter, a string) elsewhere.
 // Named like the members: the name is what where() and ps show for the frame.
 namespace {
@@ -184,16 +199,14 @@ namespace readiness {
 Task<std::string> recv(detail::FdHandle& fd, std::uint32_t maxsize, int flags, bool stream) {
   for (bool wait = !fd.may_be_ready(IoDirection::Read);; wait = true) {
     if (wait) co_await fd.wait(IoDirection::Read);
-    ssize_t n = recv_now(fd, stream, detail::read_scratch().data(), maxsize, flags);
-    if (n >= 0) co_return std::string(detail::read_scratch().data(), static_cast<std::size_t>(n));
+    if (recv_scratch(fd, stream, maxsize, flags)) co_return std::string(detail::read_scratch().data(), maxsize);
   }
 }
 
 Task<std::size_t> recv_into(detail::FdHandle& fd, std::span<std::byte> buffer, int flags, bool stream) {
   for (bool wait = !fd.may_be_ready(IoDirection::Read);; wait = true) {
     if (wait) co_await fd.wait(IoDirection::Read);
-    ssize_t n = recv_now(fd, stream, buffer.data(), buffer.size(), flags);
-    if (n >= 0) co_return static_cast<std::size_t>(n);
+    if (recv_span(fd, stream, buffer, flags)) co_return buffer.size();
   }
 }
 
