@@ -78,7 +78,7 @@ class UringPoller final : public Poller {
       Slot& s = slots_[i];
       if (s.reg) {
         s.armed = true;
-        arm(s.fd, slot_data(i));
+        arm(s.reg->fd, slot_data(i));
       } else if (s.armed) {
         release_slot(i);  // its removal was pending in the old ring
       }
@@ -94,7 +94,7 @@ class UringPoller final : public Poller {
       i = static_cast<std::uint32_t>(slots_.size());
       slots_.emplace_back();
     }
-    slots_[i] = Slot{&reg, reg.fd, true, kNone};
+    slots_[i] = Slot{&reg, kNone, true};
     reg.poller_data = i;
     arm(reg.fd, slot_data(i));
   }
@@ -181,11 +181,12 @@ class UringPoller final : public Poller {
 
  private:
   static constexpr std::uint32_t kNone = ~0u;
+  // 16 bytes per registered descriptor (its number is reg->fd: a slot is only armed again while
+  // its registration lives).
   struct Slot {
     FdRegistration* reg = nullptr;  // nullptr once removed
-    int fd = -1;
-    bool armed = false;  // a poll request for it is in the ring
     std::uint32_t next_free = kNone;
+    bool armed = false;  // a poll request for it is in the ring
   };
 
   // Throws SystemError if the ring cannot be set up or lacks what this backend uses.
@@ -277,7 +278,7 @@ class UringPoller final : public Poller {
       }
       if (!s.armed) {
         s.armed = true;
-        arm(s.fd, data);
+        arm(s.reg->fd, data);
       }
     }
     io_uring_cq_advance(&ring_, seen);

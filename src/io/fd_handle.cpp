@@ -18,7 +18,7 @@ void FdHandle::ensure_registered() {
           " belongs to another kernel (a file descriptor registered with one kernel was used from another)");
     return;
   }
-  if (!reg_) reg_ = std::make_unique<FdRegistration>();
+  if (!reg_) reg_.reset(new (FramePool::allocate(sizeof(FdRegistration))) FdRegistration());
   reg_->fd = fd_;
   // A fresh registration knows nothing about readiness: the ADD of an edge-triggered fd reports
   // its current state at once, so start "not ready" and let that first event say otherwise.

@@ -146,53 +146,114 @@ Task<> Socket::connect(SocketAddress address) {
   if (err != 0) throw_system_error("connect to " + address.to_string(), err);
 }
 
-Task<std::size_t> Socket::recv_into(std::span<std::byte> buffer, int flags) {
-  if (stream_ && flags == 0 && detail::ring_sockets()) {
-    if (fd_.fd() < 0) throw SystemError(EBADF, "recv on a closed socket");
-    if (buffer.empty()) co_return 0;
-    detail::RingRecvAwaiter read(&fd_, reinterpret_cast<char*>(buffer.data()), nullptr, buffer.size());
-    std::size_t n = co_await read;
-    if (!read.fell_back) co_return n;
-  }
+namespace {
+
+// One non-blocking recv(2): the byte count (0 at end of stream), or -1 if it would block. EINTR
+// is retried, other errors are raised. A short read from a stream socket marks the descriptor
+// drained (the next read waits for an edge first).
+ssize_t recv_now(detail::FdHandle& fd, bool stream, void* buf, std::size_t len, int flags) {
   for (;;) {
-    if (!fd_.may_be_ready(IoDirection::Read)) co_await fd_.wait(IoDirection::Read);
-    ssize_t n = ::recv(fileno(), buffer.data(), buffer.size(), flags);
+    ssize_t n = ::recv(fd.fd(), buf, len, flags);
     if (n >= 0) {
-      if (stream_ && n > 0 && static_cast<std::size_t>(n) < buffer.size() && !(flags & MSG_PEEK))
-        fd_.drained(IoDirection::Read);
-      co_return static_cast<std::size_t>(n);
+      if (stream && n > 0 && static_cast<std::size_t>(n) < len && !(flags & MSG_PEEK)) fd.drained(IoDirection::Read);
+      return n;
     }
     int err = errno;
     if (err == EINTR) continue;
     if (!would_block(err)) throw_system_error("recv", err);
-    co_await fd_.wait(IoDirection::Read);
+    return -1;
   }
 }
 
-Task<std::string> Socket::recv(std::size_t maxsize, int flags) {
-  if (stream_ && flags == 0 && detail::ring_sockets()) {
-    if (fd_.fd() < 0) throw SystemError(EBADF, "recv on a closed socket");
+// recv's maxsize as stored in its frame: no more than the scratch buffer holds.
+std::uint32_t scratch_cap(std::size_t maxsize) noexcept {
+  return static_cast<std::uint32_t>(std::min(maxsize, detail::read_scratch().size()));
+}
+
+// recv_now into the scratch buffer / into buffer, false if it would block. The byte count
+// replaces the size (len, buffer): the coroutines below keep no count of their own.
+bool recv_scratch(detail::FdHandle& fd, bool stream, std::uint32_t& len, int flags) {
+  ssize_t n = recv_now(fd, stream, detail::read_scratch().data(), len, flags);
+  if (n < 0) return false;
+  len = static_cast<std::uint32_t>(n);
+  return true;
+}
+bool recv_span(detail::FdHandle& fd, bool stream, std::span<std::byte>& buffer, int flags) {
+  ssize_t n = recv_now(fd, stream, buffer.data(), buffer.size(), flags);
+  if (n < 0) return false;
+  buffer = buffer.first(static_cast<std::size_t>(n));
+  return true;
+}
+
+}  // namespace
+
+// The readiness paths of recv and recv_into: coroutines of their own, so that the frame an idle
+// connection keeps while it waits holds only the promise, the parameters and one wait's awaiter.
+// GCC gives every local and every co_await's awaiter of a coroutine its own frame slot, whichever
+// path runs: hence one co_await site, no span or count of its own (the thread's scratch buffer is
+// fetched again after the wait), and the completion path (RingRecvAwaiter, a string) elsewhere.
+// Named like the members: the name is what where() and ps show for the frame.
+namespace {
+namespace readiness {
+
+Task<std::string> recv(detail::FdHandle& fd, std::uint32_t maxsize, int flags, bool stream) {
+  for (bool wait = !fd.may_be_ready(IoDirection::Read);; wait = true) {
+    if (wait) co_await fd.wait(IoDirection::Read);
+    if (recv_scratch(fd, stream, maxsize, flags)) co_return std::string(detail::read_scratch().data(), maxsize);
+  }
+}
+
+Task<std::size_t> recv_into(detail::FdHandle& fd, std::span<std::byte> buffer, int flags, bool stream) {
+  for (bool wait = !fd.may_be_ready(IoDirection::Read);; wait = true) {
+    if (wait) co_await fd.wait(IoDirection::Read);
+    if (recv_span(fd, stream, buffer, flags)) co_return buffer.size();
+  }
+}
+
+}  // namespace readiness
+
+// The completion paths (io_uring kernels with CURIO_URING_SOCKETS=1): whether this kernel runs
+// them is decided when the task runs; otherwise (or if the OS kernel lacks the multishot recv)
+// the readiness path runs as a child frame.
+namespace completion {
+
+Task<std::string> recv(detail::FdHandle& fd, std::size_t maxsize, int flags, bool stream) {
+  if (stream && flags == 0 && detail::ring_sockets()) {
+    if (fd.fd() < 0) throw SystemError(EBADF, "recv on a closed socket");
     std::string out;
     if (maxsize == 0) co_return out;
-    detail::RingRecvAwaiter read(&fd_, nullptr, &out, maxsize);
+    detail::RingRecvAwaiter read(&fd, nullptr, &out, maxsize);
     co_await read;
     if (!read.fell_back) co_return out;
   }
-  std::span<char> buf = detail::read_scratch();
-  if (maxsize < buf.size()) buf = buf.first(maxsize);
-  for (;;) {
-    if (!fd_.may_be_ready(IoDirection::Read)) co_await fd_.wait(IoDirection::Read);
-    ssize_t n = ::recv(fileno(), buf.data(), buf.size(), flags);
-    if (n >= 0) {
-      if (stream_ && n > 0 && static_cast<std::size_t>(n) < buf.size() && !(flags & MSG_PEEK))
-        fd_.drained(IoDirection::Read);
-      co_return std::string(buf.data(), static_cast<std::size_t>(n));
-    }
-    int err = errno;
-    if (err == EINTR) continue;
-    if (!would_block(err)) throw_system_error("recv", err);
-    co_await fd_.wait(IoDirection::Read);
+  co_return co_await readiness::recv(fd, scratch_cap(maxsize), flags, stream);
+}
+
+Task<std::size_t> recv_into(detail::FdHandle& fd, std::span<std::byte> buffer, int flags, bool stream) {
+  if (stream && flags == 0 && detail::ring_sockets()) {
+    if (fd.fd() < 0) throw SystemError(EBADF, "recv on a closed socket");
+    if (buffer.empty()) co_return 0;
+    detail::RingRecvAwaiter read(&fd, reinterpret_cast<char*>(buffer.data()), nullptr, buffer.size());
+    std::size_t n = co_await read;
+    if (!read.fell_back) co_return n;
   }
+  co_return co_await readiness::recv_into(fd, buffer, flags, stream);
+}
+
+}  // namespace completion
+}  // namespace
+
+// Plain functions choosing the coroutine: the completion path exists only with
+// CURIO_URING_SOCKETS=1 (process-wide, read once), so without it no frame carries its state.
+Task<std::size_t> Socket::recv_into(std::span<std::byte> buffer, int flags) {
+  if (detail::ring_sockets_enabled() && stream_ && flags == 0)
+    return completion::recv_into(fd_, buffer, flags, stream_);
+  return readiness::recv_into(fd_, buffer, flags, stream_);
+}
+
+Task<std::string> Socket::recv(std::size_t maxsize, int flags) {
+  if (detail::ring_sockets_enabled() && stream_ && flags == 0) return completion::recv(fd_, maxsize, flags, stream_);
+  return readiness::recv(fd_, scratch_cap(maxsize), flags, stream_);
 }
 
 Task<std::pair<std::string, SocketAddress>> Socket::recvfrom(std::size_t maxsize, int flags) {

@@ -9,6 +9,7 @@
 #include <span>
 #include <utility>
 
+#include "curio/core/frame_pool.hpp"
 #include "curio/core/traps.hpp"
 
 namespace curio::detail {
@@ -19,6 +20,15 @@ namespace curio::detail {
 struct RingState;
 struct RingStateDeleter {
   void operator()(RingState* s) const noexcept;
+};
+
+// The registration's block comes from the frame pool: an idle connection keeps one, and a pool
+// block has no malloc header (64 bytes rather than 80).
+struct FdRegistrationDeleter {
+  void operator()(FdRegistration* r) const noexcept {
+    r->~FdRegistration();
+    FramePool::deallocate(r, sizeof(FdRegistration));
+  }
 };
 
 class FdHandle {
@@ -82,7 +92,7 @@ class FdHandle {
   void release_ring() noexcept;
 
   int fd_ = -1;
-  std::unique_ptr<FdRegistration> reg_;
+  std::unique_ptr<FdRegistration, FdRegistrationDeleter> reg_;
   std::unique_ptr<RingState, RingStateDeleter> ring_;
 };
 
