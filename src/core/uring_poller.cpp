@@ -206,6 +206,17 @@ class UringPoller final : public Poller {
         throw SystemError(-rc, "io_uring_enter (wait)");
     }
     reap(out, ops);
+    // Recvs that found the ring dry were re-armed into a ring grown for them: run them now, so
+    // that their bytes are dispatched in this poll, before the kernel expires deadlines (a
+    // socket with data ready must not time out because the ring was small). Bounded: the ring
+    // at most doubles kBufCount / kFirstBatch times.
+    while (regrown_) {
+      regrown_ = false;
+      submit_or_throw(io_uring_submit(&ring_));
+      io_uring_cqe* cqe;
+      if (io_uring_peek_cqe(&ring_, &cqe) != 0) break;
+      reap(out, ops);
+    }
   }
 
  private:
@@ -313,7 +324,12 @@ class UringPoller final : public Poller {
     if (buf_ring_) {
       // lent_ is this reap's buffers (the last reap's went back at its dispatch).
       if (lent_ > peak_lent_) peak_lent_ = lent_;
-      if ((ran_dry_ || lent_ * 2 >= limit_) && limit_ < kBufCount) grow_to(limit_ * 2);
+      if ((ran_dry_ || lent_ * 2 >= limit_) && limit_ < kBufCount) {
+        // Enough for what this reap met (its lent buffers plus its dry recvs), at least double.
+        auto want = static_cast<unsigned>(std::min<std::size_t>(kBufCount, lent_ + rearm_.size()));
+        grow_to(std::min(kBufCount, std::max(limit_ * 2, std::bit_ceil(want))));
+        regrown_ = !rearm_.empty();
+      }
       ran_dry_ = false;
     }
     for (IoOp* op : rearm_) prep(*op, get_sqe());
@@ -529,6 +545,7 @@ class UringPoller final : public Poller {
   unsigned peak_lent_ = 0;    // the highest lent_ at the end of a reap in this period
   bool ran_dry_ = false;      // a recv of this reap ended with ENOBUFS
   std::vector<IoOp*> rearm_;  // those recvs, armed again at the end of the reap
+  bool regrown_ = false;      // the ring grew for re-armed recvs: wait() runs them at once
   std::int64_t period_start_ns_ = 0;
   std::size_t in_flight_ = 0;
   int inbox_fd_;
