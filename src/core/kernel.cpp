@@ -119,7 +119,9 @@ void Kernel::add_activation(std::shared_ptr<Activation> a) {
   observed_ = true;
 }
 
-KernelStats Kernel::stats() const noexcept { return {live_tasks_, ready_count_, timers_.size(), io_registrations_}; }
+KernelStats Kernel::stats() const noexcept {
+  return {live_tasks_, ready_count_, timers_.size(), io_registrations_, poller_->recv_buffers()};
+}
 
 namespace {
 void report_hook_error(const char* hook) noexcept {

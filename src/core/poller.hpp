@@ -61,6 +61,9 @@ class Poller {
   virtual void recycle(int buffer) noexcept = 0;
   // Ops submitted and not yet finished (their records must stay alive).
   virtual std::size_t ops_in_flight() const noexcept { return 0; }
+  // Provided receive buffers that may hold resident pages (in the OS kernel's ring, lent, or
+  // handed back and not released yet): KernelStats::recv_buffers.
+  virtual std::size_t recv_buffers() const noexcept { return 0; }
   // The kernel is about to run on another thread than before (a Kernel may run on different
   // threads one after the other). Readiness seen before may be reported again.
   virtual void moved_to_this_thread() {}

@@ -3,12 +3,16 @@
 // directions, the same events epoll reports); a poll that the ring ends (no IORING_CQE_F_MORE)
 // is re-armed. Operations (IoOp) are requests on the same ring whose user_data is the op's
 // address; a multishot recv takes its buffers from one provided-buffer ring per kernel, made on
-// first use. A non-blocking poll only reads the shared completion ring (no system call unless
-// submissions are queued); a blocking one submits and waits in one io_uring_enter.
+// first use, whose size follows what the recvs use (see kBufCount). A non-blocking poll only reads the shared
+// completion ring (no system call unless submissions are queued); a blocking one submits and waits in one
+// io_uring_enter.
 #include <liburing.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <time.h>
 
+#include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -32,8 +36,23 @@ constexpr std::uint64_t slot_data(std::uint32_t i) { return (std::uint64_t{i} <<
 // between a completion and its dispatch (the socket copies them out at once), so the count
 // bounds the recv completions one reap can hold, not the connections: an exhausted ring ends a
 // recv with ENOBUFS and the backend re-arms it, by which time the batch's buffers are back.
+//
+// Resident memory follows use (decision, issue 10): the OS kernel takes provided buffers in
+// FIFO order, so every buffer in the ring is touched (made resident) sooner or later. The
+// buffers are one mapping of kBufCount ids (untouched pages cost nothing), but only the ids
+// below limit_ circulate (in the ring or lent): kFirstBatch at first. A reap that found the ring
+// dry (a recv ended with ENOBUFS) or lent at least half of limit_ doubles it, up to kBufCount:
+// the next batch is provided at once, before the re-armed recvs are submitted. After kQuietNs in
+// which no reap lent more than an eighth of limit_, limit_ drops to four times that peak (at
+// least kFirstBatch): a recycled buffer at or above it is not provided again, and such buffers'
+// pages are released at the next wait, one madvise(MADV_DONTNEED) per contiguous run of ids.
+// A buffer can be released only once the OS kernel has handed it back: those still in the ring
+// come out as bytes arrive (at most one ring's worth of arrivals), so after a burst followed by
+// silence the ring stays as the burst left it (nothing can be taken back from a buffer ring).
 constexpr unsigned kBufCount = 2048;  // a power of two
 constexpr unsigned kBufSize = 4096;
+constexpr unsigned kFirstBatch = 64;              // a power of two, at most kBufCount
+constexpr std::int64_t kQuietNs = 1'000'000'000;  // how long use stays low before the ring shrinks
 constexpr int kBufGroup = 1;
 
 constexpr unsigned kPollMask = POLLIN | POLLOUT | POLLRDHUP | POLLPRI;
@@ -152,14 +171,24 @@ class UringPoller final : public Poller {
 
   void recycle(int buffer) noexcept override {
     auto bid = static_cast<unsigned>(buffer);
-    io_uring_buf_ring_add(buf_ring_, buf_base_ + std::size_t{bid} * kBufSize, kBufSize,
-                          static_cast<unsigned short>(bid), io_uring_buf_ring_mask(kBufCount), 0);
-    io_uring_buf_ring_advance(buf_ring_, 1);
+    --lent_;
+    if (bid < limit_) {
+      provide(bid, 0);
+      io_uring_buf_ring_advance(buf_ring_, 1);
+    } else {  // above the shrunk limit: its pages go at the next wait
+      buf_state_[bid] = kParked;
+      --circulating_;
+      parked_.push_back(bid);
+    }
   }
 
   std::size_t ops_in_flight() const noexcept override { return in_flight_; }
 
+  std::size_t recv_buffers() const noexcept override { return circulating_ + parked_.size(); }
+
   void wait(int timeout_ms, std::vector<PollEvent>& out, std::vector<OpEvent>& ops) override {
+    if (!parked_.empty()) release_parked();
+    if (limit_ > kFirstBatch) maybe_shrink();
     if (timeout_ms == 0) {
       if (io_uring_sq_ready(&ring_) > 0) submit_or_throw(io_uring_submit(&ring_));
       // peek also enters the kernel if completions overflowed the ring, to flush them.
@@ -177,6 +206,17 @@ class UringPoller final : public Poller {
         throw SystemError(-rc, "io_uring_enter (wait)");
     }
     reap(out, ops);
+    // Recvs that found the ring dry were re-armed into a ring grown for them: run them now, so
+    // that their bytes are dispatched in this poll, before the kernel expires deadlines (a
+    // socket with data ready must not time out because the ring was small). Bounded: the ring
+    // at most doubles kBufCount / kFirstBatch times.
+    while (regrown_) {
+      regrown_ = false;
+      submit_or_throw(io_uring_submit(&ring_));
+      io_uring_cqe* cqe;
+      if (io_uring_peek_cqe(&ring_, &cqe) != 0) break;
+      reap(out, ops);
+    }
   }
 
  private:
@@ -282,17 +322,38 @@ class UringPoller final : public Poller {
       }
     }
     io_uring_cq_advance(&ring_, seen);
+    if (buf_ring_) {
+      // lent_ is this reap's buffers (the last reap's went back at its dispatch).
+      if (lent_ > peak_lent_) peak_lent_ = lent_;
+      if ((ran_dry_ || lent_ * 2 >= limit_) && limit_ < kBufCount) {
+        // Enough for what this reap met (its lent buffers plus its dry recvs), at least double.
+        auto want = static_cast<unsigned>(std::min<std::size_t>(kBufCount, lent_ + rearm_.size()));
+        grow_to(std::min(kBufCount, std::max(limit_ * 2, std::bit_ceil(want))));
+        regrown_ = !rearm_.empty();
+      }
+      ran_dry_ = false;
+    }
+    for (IoOp* op : rearm_) prep(*op, get_sqe());
+    rearm_.clear();
   }
 
   void reap_op(IoOp& op, int res, std::uint32_t flags, std::vector<OpEvent>& ops) {
     bool more = (flags & IORING_CQE_F_MORE) != 0;
     int buffer = (flags & IORING_CQE_F_BUFFER) ? static_cast<int>(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
-    if (!more && res == -ENOBUFS && op.multishot && op.kind == IoOpKind::Recv && !op.cancelling) {
-      // The buffer ring ran dry: this batch's buffers go back before the re-armed recv runs
-      // (they are recycled at dispatch, before the next submission). Not the layer's business.
-      prep(op, get_sqe());
-      return;
+    if (!more && res == -ENOBUFS && op.multishot && op.kind == IoOpKind::Recv) {
+      ran_dry_ = true;
+      if (!op.cancelling) {
+        // The buffer ring ran dry: the recv ended without reading, so it is armed again at the
+        // end of this reap, after the next batch is provided (armed now, a submission forced by
+        // a full queue would end it with ENOBUFS again inside this very loop), and submitted by
+        // the next wait, after this batch's buffers were recycled (those past a full queue go
+        // earlier and may meet ENOBUFS once more). Not the layer's business.
+        rearm_.push_back(&op);
+        return;
+      }
+      res = -ECANCELED;  // the layer's cancel meets a recv that ended unread: that is its end
     }
+    if (buffer >= 0) ++lent_;
     if (!more) {
       op.in_flight = false;
       op.cancelling = false;
@@ -376,7 +437,9 @@ class UringPoller final : public Poller {
     }
     buf_ring_ = br;
     buf_base_ = static_cast<char*>(b);
-    for (unsigned i = 0; i < kBufCount; ++i) recycle(static_cast<int>(i));
+    buf_state_.assign(kBufCount, kOut);
+    grow_to(kFirstBatch);
+    period_start_ns_ = coarse_now_ns();
   }
   void free_buffers() noexcept {
     if (!buf_ring_) return;
@@ -384,6 +447,64 @@ class UringPoller final : public Poller {
     ::munmap(buf_base_, std::size_t{kBufCount} * kBufSize);
     buf_ring_ = nullptr;
     buf_base_ = nullptr;
+    buf_state_.clear();
+    parked_.clear();
+    limit_ = circulating_ = lent_ = peak_lent_ = 0;
+    ran_dry_ = false;
+  }
+
+  // Puts buffer bid at offset `at` past the ring's tail (the caller advances the tail).
+  void provide(unsigned bid, int at) noexcept {
+    io_uring_buf_ring_add(buf_ring_, buf_base_ + std::size_t{bid} * kBufSize, kBufSize,
+                          static_cast<unsigned short>(bid), io_uring_buf_ring_mask(kBufCount), at);
+  }
+
+  // Lets the ids below n circulate: those that are out (never provided, released) or parked
+  // (not released yet) go into the ring; those still circulating stay where they are.
+  void grow_to(unsigned n) noexcept {
+    int added = 0;
+    for (unsigned bid = limit_; bid < n; ++bid) {
+      if (buf_state_[bid] == kCirculating) continue;
+      buf_state_[bid] = kCirculating;
+      ++circulating_;
+      provide(bid, added++);
+    }
+    io_uring_buf_ring_advance(buf_ring_, added);
+    limit_ = n;
+    std::erase_if(parked_, [n](unsigned bid) { return bid < n; });  // circulating again
+  }
+
+  // At the end of a quiet period (no reap lent more than an eighth of limit_), lowers limit_ to
+  // four times the period's peak (a power of two, at least kFirstBatch): a reap must then lend
+  // twice that peak to grow it again.
+  void maybe_shrink() noexcept {
+    std::int64_t now = coarse_now_ns();
+    if (now - period_start_ns_ < kQuietNs) return;
+    if (peak_lent_ * 8 < limit_) limit_ = std::max(kFirstBatch, std::bit_ceil(peak_lent_ * 4));
+    period_start_ns_ = now;
+    peak_lent_ = 0;
+  }
+
+  // Gives the pages of the parked buffers back to the operating system: one madvise per
+  // contiguous run of ids. Their mapping stays; a buffer provided again later is zero-filled.
+  void release_parked() noexcept {
+    std::sort(parked_.begin(), parked_.end());
+    std::size_t i = 0;
+    while (i < parked_.size()) {
+      std::size_t j = i + 1;
+      while (j < parked_.size() && parked_[j] == parked_[j - 1] + 1) ++j;
+      // Cannot fail on a private anonymous mapping we own; if it did, the pages merely stay.
+      (void)::madvise(buf_base_ + std::size_t{parked_[i]} * kBufSize, (j - i) * kBufSize, MADV_DONTNEED);
+      for (std::size_t k = i; k < j; ++k) buf_state_[parked_[k]] = kOut;
+      i = j;
+    }
+    parked_.clear();
+  }
+
+  static std::int64_t coarse_now_ns() noexcept {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
   }
 
   void arm(int fd, std::uint64_t data) {
@@ -414,6 +535,19 @@ class UringPoller final : public Poller {
   std::uint32_t supported_ = 0;  // bit per IoOpKind
   io_uring_buf_ring* buf_ring_ = nullptr;
   char* buf_base_ = nullptr;
+  // Per buffer id: out (not provided; its pages are not resident), circulating (in the ring or
+  // lent to a completion) or parked (handed back above limit_, pages not released yet).
+  enum : std::uint8_t { kOut, kCirculating, kParked };
+  std::vector<std::uint8_t> buf_state_;
+  std::vector<unsigned> parked_;
+  unsigned limit_ = 0;        // ids below it circulate; ids above it are parked when handed back
+  unsigned circulating_ = 0;  // ids in the ring or lent
+  unsigned lent_ = 0;         // reaped with a buffer and not yet recycled
+  unsigned peak_lent_ = 0;    // the highest lent_ at the end of a reap in this period
+  bool ran_dry_ = false;      // a recv of this reap ended with ENOBUFS
+  std::vector<IoOp*> rearm_;  // those recvs, armed again at the end of the reap
+  bool regrown_ = false;      // the ring grew for re-armed recvs: wait() runs them at once
+  std::int64_t period_start_ns_ = 0;
   std::size_t in_flight_ = 0;
   int inbox_fd_;
   std::vector<Slot> slots_;

@@ -51,6 +51,9 @@ struct KernelStats {
   std::size_t ready = 0;   // in the ready queue
   std::size_t timers = 0;  // armed sleeps and timeouts
   std::size_t fds = 0;     // registered file descriptors
+  // io_uring with sockets on completions: the 4 KiB receive buffers provided to the OS kernel
+  // (it grows under bursts of arrivals and shrinks after a quiet second; docs/io.md). 0 otherwise.
+  std::size_t recv_buffers = 0;
 };
 
 namespace detail {

@@ -1,0 +1,147 @@
+// The provided-buffer ring of multishot recvs (src/core/uring_poller.cpp, kBufCount) follows
+// what is in use: a first batch of 64 buffers, doubled when a reap finds it dry or half lent (up
+// to 2,048), shrunk back after a quiet second. Read through KernelStats::recv_buffers (buffers
+// whose pages may be resident). Every test makes an io_uring kernel explicitly (skipped where
+// io_uring cannot be set up). Time limits are generous budgets for a loaded 2-core machine
+// under ASan or TSan, not measurements.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "curio/curio.hpp"
+#include "support/uring.hpp"
+
+using namespace std::chrono_literals;
+using curio::Socket;
+using curio::Task;
+using curio_test::run_uring;
+
+namespace {
+
+// Sockets on completions are opt-in (CURIO_URING_SOCKETS=1, read once by the library): this
+// binary turns them on before any test runs (socket_race_test.cpp does the same).
+[[maybe_unused]] const bool sockets_on_completions = [] { return ::setenv("CURIO_URING_SOCKETS", "1", 1) == 0; }();
+
+constexpr std::size_t kFirstBatch = 64;  // uring_poller.cpp
+constexpr std::size_t kBufCount = 2048;  // uring_poller.cpp: the most it grows to
+
+std::size_t recv_buffers() { return curio::Kernel::current()->stats().recv_buffers; }
+
+// Byte i of connection c: tells connections and positions apart, so a lost, duplicated or
+// reordered chunk shows.
+char pattern(int c, std::size_t i) { return static_cast<char>((static_cast<std::size_t>(c) * 31 + i * 7) % 251); }
+
+using Pairs = std::vector<std::pair<Socket, Socket>>;
+
+// Every peer writes `chunks` chunks of 4,000 bytes in one task step (one write each, no yield
+// between them), so the completions of all connections pile up before the next reap: far more
+// than the first batch, each connection needing several buffers. Returns how many connections
+// read exactly their bytes, in order.
+Task<int> burst(Pairs& pairs, int chunks) {
+  const std::size_t total = static_cast<std::size_t>(chunks) * 4000;
+  curio::TaskGroup readers;
+  int ok = 0;
+  for (int i = 0; i < static_cast<int>(pairs.size()); ++i) {
+    readers.spawn([&, i]() -> Task<> {
+      std::string got;
+      while (got.size() < total) {
+        std::string part = co_await pairs[static_cast<std::size_t>(i)].first.recv(65536);
+        if (part.empty()) break;
+        got += part;
+      }
+      bool same = got.size() == total;
+      for (std::size_t k = 0; same && k < total; ++k) same = got[k] == pattern(i, k);
+      if (same) ++ok;
+    });
+  }
+  co_await curio::sleep(5ms);  // every multishot recv is armed
+  for (int i = 0; i < static_cast<int>(pairs.size()); ++i) {
+    for (int c = 0; c < chunks; ++c) {
+      std::string data(4000, '\0');
+      for (std::size_t k = 0; k < data.size(); ++k) data[k] = pattern(i, static_cast<std::size_t>(c) * 4000 + k);
+      EXPECT_EQ(::write(pairs[static_cast<std::size_t>(i)].second.fileno(), data.data(), data.size()), 4000);
+    }
+  }
+  co_await curio::timeout_after(60s, readers.join());
+  co_return ok;
+}
+
+}  // namespace
+
+TEST(UringBuffers, IdleConnectionsWaitingInARecvHoldNoBuffer) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    constexpr int kN = 500;
+    Pairs pairs;
+    for (int i = 0; i < kN; ++i) pairs.push_back(Socket::pair());
+    curio::TaskGroup readers;
+    for (int i = 0; i < kN; ++i) readers.spawn([&, i]() -> Task<> { co_await pairs[i].first.recv(64); });
+    co_await curio::sleep(5ms);  // every multishot recv waits in the OS kernel
+    EXPECT_EQ(recv_buffers(), kFirstBatch);
+    co_await readers.cancel_remaining();
+    co_await readers.join();
+  }());
+}
+
+TEST(UringBuffers, ManySmallMessagesOverFewConnectionsStayWithinTheFirstBatch) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    Pairs pairs;
+    for (int i = 0; i < 4; ++i) pairs.push_back(Socket::pair());
+    for (int round = 0; round < 1000; ++round) {
+      for (auto& [a, b] : pairs) {
+        std::string msg = "message " + std::to_string(round);
+        co_await b.sendall(msg);
+        EXPECT_EQ(co_await a.recv(100), msg);
+      }
+    }
+    // 4,000 arrivals went through the ring (about 60 times round the first batch), at most
+    // one lent at a time.
+    EXPECT_EQ(recv_buffers(), kFirstBatch);
+  }());
+}
+
+// A burst that finds the first batch dry: the recvs that get no buffer end with ENOBUFS and are
+// re-armed, the ring grows, and every connection reads exactly its bytes in order.
+TEST(UringBuffers, ABurstBeyondTheFirstBatchGrowsTheRingAndLosesNoByte) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    constexpr int kN = 400;
+    Pairs pairs;
+    for (int i = 0; i < kN; ++i) pairs.push_back(Socket::pair());
+    EXPECT_EQ(co_await burst(pairs, 5), kN);
+    EXPECT_GT(recv_buffers(), kFirstBatch);
+    EXPECT_LE(recv_buffers(), kBufCount);
+  }());
+}
+
+// After the burst, light traffic for longer than the quiet second: the buffers above the shrunk
+// limit are released as the OS kernel hands them back, and a later burst (into released,
+// zero-filled pages) still loses nothing.
+TEST(UringBuffers, TheRingShrinksToTheFirstBatchAfterAQuietSecond) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    constexpr int kN = 400;
+    Pairs pairs;
+    for (int i = 0; i < kN; ++i) pairs.push_back(Socket::pair());
+    EXPECT_EQ(co_await burst(pairs, 5), kN);
+    std::size_t grown = recv_buffers();
+    EXPECT_GT(grown, kFirstBatch);
+    // Budget: one quiet second to decide, then one message per buffer still in the ring.
+    auto& [a, b] = pairs[0];
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    int messages = 0;
+    while (recv_buffers() > kFirstBatch && std::chrono::steady_clock::now() < deadline) {
+      co_await b.sendall("ping");
+      EXPECT_EQ(co_await a.recv(100), "ping");
+      ++messages;
+    }
+    EXPECT_EQ(recv_buffers(), kFirstBatch) << "grown to " << grown << ", then " << messages << " messages";
+    EXPECT_EQ(co_await burst(pairs, 5), kN);
+    EXPECT_GT(recv_buffers(), kFirstBatch);
+  }());
+}
