@@ -124,6 +124,8 @@ class Kernel {
   void run_until_done(TaskState* t);
   void cycle();
   void run_ready_snapshot();
+  template <bool Observed>
+  void run_ready_steps();
   void poll_io(int timeout_ms);
   void dispatch_io(const detail::PollEvent& ev) noexcept;
   void expire_timers(std::int64_t now);
