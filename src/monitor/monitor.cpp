@@ -13,6 +13,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -425,7 +426,20 @@ void Hub::start(const std::string& host, std::uint16_t port) {
     address_ = MonitorAddress{host, bound};
   }
   stopping_.store(false);
-  thread_ = std::thread([this] { serve(); });
+  // The console thread takes no asynchronous signals, like every thread curio starts: a signal
+  // a SignalQueue watches (blocked only in the threads that exist when it is made) would
+  // otherwise be delivered here and take its default action (SIGTERM, SIGUSR2: the process
+  // ends). The thread inherits the mask set around its creation.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  try {
+    thread_ = std::thread([this] { serve(); });
+  } catch (...) {
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    throw;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 void Hub::stop() {

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <thread>
 
@@ -214,6 +215,18 @@ TEST(Monitor, EveryKernelOfTheProcessIsListedWithItsKernelColumn) {
   ASSERT_FALSE(ra.empty()) << ps;
   ASSERT_FALSE(rb.empty()) << ps;
   EXPECT_NE(ra.substr(0, ra.find(' ')), rb.substr(0, rb.find(' ')));  // two kernel numbers
+}
+
+TEST(Monitor, SignalSendsTheNamedSignalToTheProcess) {
+  int got = curio::run(
+      []() -> Task<int> {
+        curio::SignalQueue signals{SIGUSR2};  // watched (blocked) before the console sends it
+        std::string answer = co_await curio::run_in_thread([] { return Client(port()).command("signal USR2"); });
+        EXPECT_EQ(answer, "Sent SIGUSR2 to process " + std::to_string(::getpid()) + "\n");
+        co_return co_await curio::timeout_after(5s, signals.get());
+      }(),
+      monitored());
+  EXPECT_EQ(got, SIGUSR2);
 }
 
 TEST(Monitor, BadCommandsGetClearAnswers) {
