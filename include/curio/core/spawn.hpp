@@ -112,22 +112,19 @@ class AnyTaskHandle {
 
   // Waits on the task's joiners list. For join, marks the task joined, removes it from its
   // group and turns a failure into TaskError.
-  struct WaitAwaiter : detail::Traps::WaitListAwaiter {
-    detail::TaskState* target;
+  struct WaitAwaiter : detail::Traps::JoinAwaiter {
     bool joining;
-    WaitAwaiter(detail::TaskState* t, bool j) noexcept
-        : WaitListAwaiter(&t->joiners, TaskStatus::TaskJoin, t), target(t), joining(j) {}  // payload: for where()
-    bool await_ready() const noexcept { return target->terminated; }
+    WaitAwaiter(detail::TaskState* t, bool j) noexcept : JoinAwaiter(t), joining(j) {}
     bool await_suspend(std::coroutine_handle<> h) {
       if (target->kernel != Kernel::current()) {  // thread-per-core: joiners wait on the task's kernel
         foreign_join(this);
         return false;
       }
-      return WaitListAwaiter::await_suspend(h);
+      return JoinAwaiter::await_suspend(h);
     }
     [[gnu::cold, gnu::noinline]] static void foreign_join(WaitAwaiter* a) {
       a->task = detail::Traps::current();
-      a->task->trap_error = std::make_exception_ptr(RuntimeError(foreign_task_message(a->target)));
+      a->task->set_trap_error(std::make_exception_ptr(RuntimeError(foreign_task_message(a->target))));
     }
     void await_resume() {
       if (task) detail::Traps::rethrow_trap_error(task);
@@ -140,7 +137,7 @@ class AnyTaskHandle {
   }
   static void finish_join(detail::TaskState* t) {
     t->joined = true;
-    if (t->group) detail::group_discard(t->group, t);
+    if (TaskGroup* g = t->group()) detail::group_discard(g, t);
     if (t->promise()->error) {
       throw TaskError("curio: task " + std::to_string(t->id) + " '" + std::string(t->name()) +
                           "' failed: " + describe_exception(t->promise()->error),
