@@ -1,7 +1,7 @@
 // src/core/task_extras.hpp: the part of a task record that only some tasks need (private).
 // TaskState holds one pointer to it, null until a task is named, sets a TaskLocal, inherits
 // task-local values, is watched by the monitor, lets an exception escape a frame, is woken with
-// an error, is cancelled, times out or joins a task group (TaskExtrasBase's fields).
+// an error, is cancelled or times out (TaskExtrasBase's fields).
 #pragma once
 
 #include <cstddef>

@@ -61,24 +61,21 @@ void TaskGroup::require_joined(const char* what) const {
   if (!joined_) throw RuntimeError(std::string("curio: TaskGroup::") + what + " requested before the group was joined");
 }
 
-// The member links live in each member's side record (made here: the only step that may fail).
-void TaskGroup::link(TaskState* t) {
-  detail::TaskExtrasBase& side = t->side();
+void TaskGroup::link(TaskState* t) noexcept {
   t->add_ref();
-  side.group = this;
-  side.group_prev = tail_;
-  side.group_next = nullptr;
-  (tail_ ? tail_->extras->group_next : head_) = t;
+  t->group = this;
+  t->group_prev = tail_;
+  t->group_next = nullptr;
+  (tail_ ? tail_->group_next : head_) = t;
   tail_ = t;
 }
 
 void TaskGroup::unlink(TaskState* t) noexcept {
-  if (t->group() != this) return;
-  detail::TaskExtrasBase& side = *t->extras;
-  (side.group_prev ? side.group_prev->extras->group_next : head_) = side.group_next;
-  (side.group_next ? side.group_next->extras->group_prev : tail_) = side.group_prev;
-  side.group_prev = side.group_next = nullptr;
-  side.group = nullptr;
+  if (t->group != this) return;
+  (t->group_prev ? t->group_prev->group_next : head_) = t->group_next;
+  (t->group_next ? t->group_next->group_prev : tail_) = t->group_prev;
+  t->group_prev = t->group_next = nullptr;
+  t->group = nullptr;
   if (!t->terminated && !t->daemon) --running_;
   auto it = std::find_if(finished_.begin(), finished_.end(), [t](const TaskRef& r) { return r.get() == t; });
   if (it != finished_.end()) finished_.erase(it);
@@ -101,7 +98,7 @@ void TaskGroup::add_task(const AnyTaskHandle& task) {
   check_open("add_task");
   TaskState* t = task.state_ptr();
   if (!t) throw RuntimeError("curio: TaskGroup::add_task with an empty handle");
-  if (t->group()) throw RuntimeError("curio: TaskGroup::add_task: the task already belongs to a task group");
+  if (t->group) throw RuntimeError("curio: TaskGroup::add_task: the task already belongs to a task group");
   adopt(t);
 }
 
@@ -138,7 +135,7 @@ Task<std::optional<AnyTaskHandle>> TaskGroup::next_done() {
 Task<> TaskGroup::cancel_running(bool daemons, bool remove) {
   Shield shield;
   std::vector<TaskRef> victims;
-  for (TaskState* t = head_; t; t = t->extras->group_next)
+  for (TaskState* t = head_; t; t = t->group_next)
     if (!t->terminated && t->daemon == daemons) victims.emplace_back(t);
   for (auto& t : victims) {
     if (!t->cancelled) {
@@ -181,7 +178,7 @@ Task<> TaskGroup::join() {
   // curio's finally: cancel what still runs, then the daemons, waiting for each.
   co_await cancel_running(/*daemons=*/false, /*remove=*/false);
   co_await cancel_running(/*daemons=*/true, /*remove=*/true);
-  for (TaskState* t = head_; t; t = t->extras->group_next) t->joined = true;
+  for (TaskState* t = head_; t; t = t->group_next) t->joined = true;
   joined_ = true;
   if (error) std::rethrow_exception(error);
 }
@@ -198,7 +195,7 @@ std::exception_ptr TaskGroup::exception() const {
 
 std::vector<TaskState*> TaskGroup::sorted_members() const {
   std::vector<TaskState*> out;
-  for (TaskState* t = head_; t; t = t->extras->group_next)
+  for (TaskState* t = head_; t; t = t->group_next)
     if (!t->daemon) out.push_back(t);
   std::sort(out.begin(), out.end(), [](TaskState* a, TaskState* b) { return a->id < b->id; });
   return out;

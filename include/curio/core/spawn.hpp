@@ -137,7 +137,7 @@ class AnyTaskHandle {
   }
   static void finish_join(detail::TaskState* t) {
     t->joined = true;
-    if (TaskGroup* g = t->group()) detail::group_discard(g, t);
+    if (t->group) detail::group_discard(t->group, t);
     if (t->promise()->error) {
       throw TaskError("curio: task " + std::to_string(t->id) + " '" + std::string(t->name()) +
                           "' failed: " + describe_exception(t->promise()->error),

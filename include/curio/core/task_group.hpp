@@ -109,7 +109,7 @@ class TaskGroup {
   void check_open(const char* what) const;
   void require_joined(const char* what) const;
   void adopt(detail::TaskState* t);
-  void link(detail::TaskState* t);
+  void link(detail::TaskState* t) noexcept;
   void unlink(detail::TaskState* t) noexcept;
   void member_done(detail::TaskState* t) noexcept;
   std::vector<detail::TaskState*> sorted_members() const;

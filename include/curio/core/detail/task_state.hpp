@@ -163,16 +163,13 @@ class JoinerList {
 
 // The side record: what only some tasks need, allocated on first use (from the frame pool) and
 // freed with the task, so that a plain task pays one null pointer. This part is what the
-// kernel's inline code reads (a pending error or cancellation, task-group links); the rest (a
+// kernel's inline code reads (a pending error or cancellation); the rest (a
 // name, task-local values, a monitor record, a crash trace) is TaskExtras in
 // src/core/task_extras.hpp, which derives from it.
 struct TaskExtrasBase {
   std::exception_ptr trap_error;      // raised by the pending co_await when resumed
   std::exception_ptr cancel_pending;  // a cancellation waiting for the next blocking point
-  TaskGroup* group = nullptr;         // the group this task belongs to, and its member list
-  TaskState* group_prev = nullptr;
-  TaskState* group_next = nullptr;
-  bool pending_is_timeout = false;  // cancel_pending holds a TaskTimeout (cleared on block exit)
+  bool pending_is_timeout = false;    // cancel_pending holds a TaskTimeout (cleared on block exit)
 };
 struct TaskExtras;
 struct TaskExtrasDeleter {
@@ -187,8 +184,8 @@ struct TaskTimers {
   TimerNode timeout_timer{TimerNode::kNotArmed, kTimeout};  // armed at the active (nearest) deadline
 };
 
-// 160 bytes (a frame-pool class; tests/core/task_cost_test.cpp): what every switch, spawn and
-// join touches stays here; errors, cancellations and group links live in the side record.
+// 184 bytes (the 192-byte frame-pool class; tests/core/task_cost_test.cpp): what every switch, spawn and
+// join touches stays here; errors and cancellations live in the side record.
 class TaskState : public TaskTimers {
  public:
   TaskState(Kernel* k, std::coroutine_handle<> root, std::uint64_t id, std::uint64_t parent_id, bool daemon) noexcept;
@@ -217,8 +214,6 @@ class TaskState : public TaskTimers {
   // The pending cancellation, if any (no side record: none).
   bool has_pending_cancel() const noexcept { return extras && extras->cancel_pending; }
   bool pending_is_timeout() const noexcept { return extras && extras->pending_is_timeout; }
-  // The task group, if any.
-  TaskGroup* group() const noexcept { return extras ? extras->group : nullptr; }
   void set_trap_error(std::exception_ptr e) { side().trap_error = std::move(e); }
 
   static TaskState* of_timer(TimerNode* n) noexcept {
@@ -254,6 +249,11 @@ class TaskState : public TaskTimers {
   // Scheduling slices (curio's Task.cycles: TaskHandle::cycles(), the monitor's ps, where).
   // Stays here: incremented on every switch, where a side record would cost a test and a load.
   std::uint64_t cycles = 0;
+  // Every tcp_server client is a member of the server's group, so these stay here (in the side
+  // record they would make one per connection).
+  TaskGroup* group = nullptr;
+  TaskState* group_prev = nullptr;  // the group's member list
+  TaskState* group_next = nullptr;
   LazyTaskName lazy_name;  // see SpawnOptions (16 bytes; the promise pointer they replace was 8)
 
   std::uint32_t refs = 1;
