@@ -115,6 +115,11 @@ class AnyTaskHandle {
   struct WaitAwaiter : detail::Traps::JoinAwaiter {
     bool joining;
     WaitAwaiter(detail::TaskState* t, bool j) noexcept : JoinAwaiter(t), joining(j) {}
+    // The kernel check first: `terminated` is a bit in the byte of flags that the target's
+    // kernel writes (cancel, join, group reaping), so reading it from another kernel's thread
+    // would be a data race. `kernel` never changes after spawn. A foreign join gets its
+    // RuntimeError from await_suspend even if the task has ended.
+    bool await_ready() const noexcept { return target->kernel == Kernel::current() && target->terminated; }
     bool await_suspend(std::coroutine_handle<> h) {
       if (target->kernel != Kernel::current()) {  // thread-per-core: joiners wait on the task's kernel
         foreign_join(this);
