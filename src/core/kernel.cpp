@@ -417,20 +417,23 @@ void Kernel::drain_inbox() {
 void Kernel::expire_timers(std::int64_t now) {
   while (!timers_.empty() && timers_.earliest() <= now) {
     detail::TimerNode* node = timers_.earliest_node();
-    TaskState* t = node->task;
-    timers_.disarm(node);
+    TaskState* t = TaskState::of_timer(node);
     if (node == &t->sleep_timer) {
+      timers_.disarm(node);
       reschedule(t);
       continue;
     }
     // A timeout: deliver TaskTimeout now if the task is blocked and may be cancelled,
-    // otherwise leave it pending for its next blocking point.
+    // otherwise leave it pending for its next blocking point. (Both allocate first: the timer
+    // stays armed if that fails, and fires again.)
     auto exc = std::make_exception_ptr(TaskTimeout(detail::to_time_point(now)));
-    if (t->waiting && t->cancellation_allowed()) {
+    detail::TaskExtrasBase& side = t->side();
+    timers_.disarm(node);
+    if (t->waiting() && t->cancellation_allowed()) {
       interrupt(t, std::move(exc));
-    } else if (!t->cancel_pending) {
-      t->cancel_pending = std::move(exc);
-      t->pending_is_timeout = true;
+    } else if (!side.cancel_pending) {
+      side.cancel_pending = std::move(exc);
+      side.pending_is_timeout = true;
     }
   }
 }
@@ -460,7 +463,6 @@ TaskState* Kernel::spawn(std::coroutine_handle<> root, const SpawnOptions& optio
     }
   }
   t->resume_at = root;
-  t->in_kernel = true;
   t->all_prev = all_tail_;
   if (all_tail_)
     all_tail_->all_next = t;
@@ -492,10 +494,10 @@ bool ended_by_peer(const std::exception_ptr& e) noexcept {
 void Kernel::task_terminated(TaskState* t) {
   t->terminated = true;
   t->status = TaskStatus::Terminated;
-  t->waiting = false;
+  t->undo = nullptr;
   timers_.disarm(&t->timeout_timer);
   timers_.disarm(&t->sleep_timer);
-  t->cancel_pending = nullptr;
+  if (t->extras) t->extras->cancel_pending = nullptr;
   const std::exception_ptr& error = t->promise()->error;
   if (error && !is_cancellation(error) && !t->result_read &&
       !(t->quiet_connection_errors && ended_by_peer(error))) {  // curio: "crashes in other tasks"
@@ -510,26 +512,26 @@ void Kernel::task_terminated(TaskState* t) {
   }
   if (observed_) [[unlikely]]
     notify_terminated(t);
-  detail::Traps::wake_all(t->joiners);
+  detail::Traps::wake_joiners(t);
   if (t->group) detail::notify_group_member_done(t->group, t);
   // Unlink from the live list and drop the kernel's reference.
   (t->all_prev ? t->all_prev->all_next : all_head_) = t->all_next;
   (t->all_next ? t->all_next->all_prev : all_tail_) = t->all_prev;
   t->all_prev = t->all_next = nullptr;
-  t->in_kernel = false;
   --live_tasks_;
   t->release();
 }
 
 void Kernel::cancel_task(TaskState* t, std::exception_ptr exc) {
   if (t->terminated) return;
-  timers_.disarm(&t->timeout_timer);  // curio: cancel drops the target's timeout
-  if (t->waiting && t->cancellation_allowed()) {
+  detail::TaskExtrasBase& side = t->side();  // where the cancellation goes (may throw: before anything)
+  timers_.disarm(&t->timeout_timer);         // curio: cancel drops the target's timeout
+  if (t->waiting() && t->cancellation_allowed()) {
     interrupt(t, std::move(exc));
-  } else if (!t->cancel_pending || t->pending_is_timeout) {
+  } else if (!side.cancel_pending || side.pending_is_timeout) {
     // A real cancellation outranks a pending timeout; otherwise the first one stays.
-    t->cancel_pending = std::move(exc);
-    t->pending_is_timeout = false;
+    side.cancel_pending = std::move(exc);
+    side.pending_is_timeout = false;
   }
 }
 
@@ -548,9 +550,9 @@ void Kernel::unset_timeout(TaskState* t, std::int64_t prior) {
     else
       timers_.arm(&t->timeout_timer, prior);
   }
-  if (t->pending_is_timeout) {
-    t->cancel_pending = nullptr;
-    t->pending_is_timeout = false;
+  if (t->pending_is_timeout()) {
+    t->extras->cancel_pending = nullptr;
+    t->extras->pending_is_timeout = false;
   }
 }
 
@@ -628,7 +630,7 @@ bool Traps::RemoteAwaiter::await_suspend(std::coroutine_handle<> h) {
   std::lock_guard lock(signal->mu_);
   if (signal->fired_) return false;
   if (signal->waiter_) {
-    task->trap_error = std::make_exception_ptr(RuntimeError("curio: a RemoteSignal can have only one waiting task"));
+    task->set_trap_error(std::make_exception_ptr(RuntimeError("curio: a RemoteSignal can have only one waiting task")));
     return false;
   }
   signal->inbox_ = task->kernel->inbox_;

@@ -32,7 +32,7 @@ void inherit_locals(TaskState* parent, TaskState* child) {
   const std::shared_ptr<const LocalContext>* from;
   if (parent) {
     if (!parent->extras) return;
-    from = &parent->extras->locals;
+    from = &extras_of(parent)->locals;
   } else {
     from = &thread_locals();
   }

@@ -54,10 +54,7 @@ namespace detail {
 
 TaskState::TaskState(Kernel* k, std::coroutine_handle<> root_frame, std::uint64_t task_id, std::uint64_t parent,
                      bool is_daemon) noexcept
-    : id(task_id), parent_id(parent), kernel(k), root(root_frame), daemon(is_daemon) {
-  sleep_timer.task = this;
-  timeout_timer.task = this;
-}
+    : id(task_id), parent_id(parent), kernel(k), root(root_frame), daemon(is_daemon) {}
 
 TaskState::~TaskState() {
   if (terminated && !joined && !daemon && !cancelled && !result_read) {
@@ -70,7 +67,7 @@ TaskState::~TaskState() {
 
 std::string_view TaskState::name() const noexcept {
   // Unnamed tasks are "task"; SpawnOptions::name names them (curio::where shows the functions).
-  if (extras && !extras->name.empty()) return extras->name;
+  if (TaskExtras* e = extras_of(this); e && !e->name.empty()) return e->name;
   if (lazy_name.format) [[unlikely]] {
     // Formatted once, when first shown, then kept like a given name (a task record is only
     // touched on its kernel's thread, so caching from a const accessor races with nothing).
@@ -80,7 +77,7 @@ std::string_view TaskState::name() const noexcept {
         auto* self = const_cast<TaskState*>(this);
         self->extras_or_make().name = std::move(n);
         self->lazy_name = {};
-        return extras->name;
+        return extras_of(this)->name;
       }
     } catch (...) {  // out of memory: shown unnamed
     }
@@ -95,10 +92,12 @@ void TaskState::set_name(std::string_view n) {
 
 TaskExtras& TaskState::extras_or_make() {
   if (!extras) extras.reset(new TaskExtras);
-  return *extras;
+  return *extras_of(this);
 }
 
-void TaskExtrasDeleter::operator()(TaskExtras* e) const noexcept { delete e; }
+TaskExtrasBase& TaskState::side() { return extras_or_make(); }
+
+void TaskExtrasDeleter::operator()(TaskExtrasBase* e) const noexcept { delete static_cast<TaskExtras*>(e); }
 
 }  // namespace detail
 }  // namespace curio

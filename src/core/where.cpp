@@ -116,7 +116,7 @@ void frames_of(TaskState* t, std::vector<Frame>& out) {
 void wait_of(TaskState* t, WaitInfo& w) {
   w = WaitInfo{};
   w.state = t->status;
-  if (!t->waiting) return;
+  if (!t->waiting()) return;
   if (t->undo == &Traps::SleepAwaiter::undo) {
     std::int64_t d = Traps::sleep_deadline(t);
     if (d != kNoDeadline) w.until = to_time_point(d);
@@ -128,6 +128,10 @@ void wait_of(TaskState* t, WaitInfo& w) {
     auto* a = static_cast<Traps::WaitListAwaiter*>(t->undo_ctx);
     w.object = a->list;
     if (t->status == TaskStatus::TaskJoin && a->node.payload) w.task_id = static_cast<TaskState*>(a->node.payload)->id;
+  } else if (t->undo == &Traps::JoinAwaiter::undo) {
+    auto* a = static_cast<Traps::JoinAwaiter*>(t->undo_ctx);
+    w.object = &a->target->joiners;
+    w.task_id = a->target->id;
   } else if (t->undo == &Traps::OpAwaiter::undo) {
     auto* a = static_cast<Traps::OpAwaiter*>(t->undo_ctx);
     w.fd = a->op->fd;

@@ -214,7 +214,7 @@ bool RingRecvAwaiter::await_suspend(std::coroutine_handle<> h) {
   task = Traps::current();
   if (Traps::take_pending_cancel(task)) return false;
   if (st->waiter) {
-    task->trap_error = std::make_exception_ptr(ReadResourceBusy("another task is already reading this socket"));
+    task->set_trap_error(std::make_exception_ptr(ReadResourceBusy("another task is already reading this socket")));
     return false;
   }
   try {
@@ -225,11 +225,11 @@ bool RingRecvAwaiter::await_suspend(std::coroutine_handle<> h) {
       recv_missing.store(true, std::memory_order_relaxed);
       fell_back = true;
     } else {
-      task->trap_error = std::current_exception();
+      task->set_trap_error(std::current_exception());
     }
     return false;
   } catch (...) {
-    task->trap_error = std::current_exception();
+    task->set_trap_error(std::current_exception());
     return false;
   }
   st->waiter = task;
@@ -292,13 +292,13 @@ bool RingAcceptAwaiter::await_suspend(std::coroutine_handle<> h) {
   task = Traps::current();
   if (Traps::take_pending_cancel(task)) return false;
   if (st->waiter) {
-    task->trap_error = std::make_exception_ptr(ReadResourceBusy("another task is already accepting on this socket"));
+    task->set_trap_error(std::make_exception_ptr(ReadResourceBusy("another task is already accepting on this socket")));
     return false;
   }
   try {
     arm(*fd, st, RingState::Mode::Accept);
   } catch (...) {
-    task->trap_error = std::current_exception();
+    task->set_trap_error(std::current_exception());
     return false;
   }
   st->waiter = task;
@@ -336,15 +336,16 @@ bool RingOpAwaiter::await_suspend(std::coroutine_handle<> h) {
     st = &fd->ring_or_make();
   } catch (...) {
     task = Traps::current();
-    task->trap_error = std::current_exception();
+    task->set_trap_error(std::current_exception());
     return false;
   }
   IoOp*& slot = state == TaskStatus::ReadWait ? st->reader_op : st->writer_op;
   if (slot) {  // one reader and one writer at a time, as on the readiness path
     task = Traps::current();
-    task->trap_error = state == TaskStatus::ReadWait
-                           ? std::make_exception_ptr(ReadResourceBusy("another task is already reading this socket"))
-                           : std::make_exception_ptr(WriteResourceBusy("another task is already writing this socket"));
+    task->set_trap_error(
+        state == TaskStatus::ReadWait
+            ? std::make_exception_ptr(ReadResourceBusy("another task is already reading this socket"))
+            : std::make_exception_ptr(WriteResourceBusy("another task is already writing this socket")));
     return false;
   }
   st->kernel = Kernel::current();

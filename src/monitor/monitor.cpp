@@ -230,7 +230,7 @@ class Probe final : public Activation {
   void terminated(TaskView v) override {
     Entry* e = entry_of(v.state_ptr());
     if (!e) return;
-    v.state_ptr()->extras->observer = nullptr;
+    detail::extras_of(v.state_ptr())->observer = nullptr;
     std::lock_guard lock(mu_);
     (e->prev ? e->prev->next : head_) = e->next;
     (e->next ? e->next->prev : tail_) = e->prev;
@@ -279,7 +279,7 @@ class Probe final : public Activation {
 
  private:
   static Entry* entry_of(TaskState* t) noexcept {
-    return t->extras ? static_cast<Entry*>(t->extras->observer) : nullptr;
+    return t->extras ? static_cast<Entry*>(detail::extras_of(t)->observer) : nullptr;
   }
 
   static void read(Entry& e, Snapshot& s) {

@@ -191,9 +191,28 @@ TEST(TaskCost, AConnectionErrorIsACrashWithoutTheOption) {
 }
 
 TEST(TaskCost, TheTaskRecordStaysWithinItsBudget) {
-  // 240 bytes: one frame-pool class of 16-byte granules (docs/performance.md, "Memory per idle
-  // connection"); the lazy name took the place of the promise pointer.
-  EXPECT_LE(sizeof(curio::detail::TaskState), 240u);
+  // 184 bytes, in the 192-byte frame-pool class (docs/performance.md, "Memory per idle
+  // connection"; it was 240): errors and cancellations live in the side record,
+  // the joiners list is one pointer, the timers hold no task pointer.
+  EXPECT_LE(sizeof(curio::detail::TaskState), 184u);
+}
+
+TEST(TaskCost, ASpawnedAndJoinedTaskHasNoSideRecord) {
+  curio::run([]() -> Task<> {
+    auto h = curio::spawn(sleep_for(1ms));
+    co_await h.join();  // its joiner waited in the record's own list
+    EXPECT_EQ(h.state_ptr()->extras, nullptr);
+  }());
+}
+
+TEST(TaskCost, ACancelledTaskGetsASideRecordForItsCancellation) {
+  curio::run([]() -> Task<> {
+    auto h = curio::spawn(sleep_for(10000ms));
+    co_await curio::sleep(0);
+    EXPECT_EQ(h.state_ptr()->extras, nullptr);
+    EXPECT_TRUE(co_await h.cancel());
+    EXPECT_NE(h.state_ptr()->extras, nullptr);  // freed with the record (ASan: no leak)
+  }());
 }
 
 // An idle connection waits in recv: that wait keeps one frame (recv calls no child coroutine)

@@ -103,6 +103,60 @@ TEST(ParallelOwnership, JoiningOrCancellingATaskOfAnotherKernelIsARuntimeError) 
       << message_of(cancel_error);
 }
 
+TEST(ParallelOwnership, JoiningATaskOfAnotherKernelThatHasEndedIsARuntimeErrorToo) {
+  // The kernel is checked before the task's flags are read (they belong to its kernel's thread).
+  TwoKernels t;
+  curio::TaskHandle<int>* shared = nullptr;
+  std::exception_ptr join_error;
+  t.run(
+      [&]() -> Task<> {
+        auto h = curio::spawn(after(0ms, 1), {.name = "ended"});
+        co_await h.wait();
+        shared = &h;
+        t.ready.set();
+        co_await t.done.wait();
+        EXPECT_EQ(co_await h.join(), 1);
+      },
+      [&]() -> Task<> {
+        co_await t.ready.wait();
+        try {
+          co_await shared->join();
+        } catch (const curio::RuntimeError&) {
+          join_error = std::current_exception();
+        }
+        t.done.set();
+      });
+  ASSERT_TRUE(join_error);
+  EXPECT_NE(message_of(join_error).find("'ended' belongs to another kernel"), std::string::npos)
+      << message_of(join_error);
+}
+
+TEST(ParallelOwnership, AForeignJoinDoesNotReadTheFlagsItsKernelWrites) {
+  // Under TSan: kernel 0 sets the task's `cancelled` bit with nothing ordering it against
+  // kernel 1's join; the join must not read `terminated`, a bit of the same byte.
+  TwoKernels t;
+  curio::TaskHandle<int>* shared = nullptr;
+  std::exception_ptr join_error;
+  t.run(
+      [&]() -> Task<> {
+        auto h = curio::spawn(after(60s, 1), {.name = "sleeper"});
+        shared = &h;
+        t.ready.set();
+        co_await h.cancel();
+        co_await t.done.wait();
+      },
+      [&]() -> Task<> {
+        co_await t.ready.wait();
+        try {
+          co_await shared->join();
+        } catch (const curio::RuntimeError&) {
+          join_error = std::current_exception();
+        }
+        t.done.set();
+      });
+  ASSERT_TRUE(join_error);
+}
+
 TEST(ParallelOwnership, WaitingOnAnEventWhoseWaitersBelongToAnotherKernelIsARuntimeError) {
   TwoKernels t;
   curio::Event* shared = nullptr;

@@ -38,7 +38,8 @@ class DisableCancellationAwaiter {
       // exit and becomes pending; in the outermost region it propagates. (Only for void ops:
       // a T-returning op has no value to return in its place.)
       if (p.error && task_->no_cancel_depth > 0 && is_cancellation(p.error)) {
-        if (!task_->cancel_pending) task_->cancel_pending = std::exchange(p.error, nullptr);
+        TaskExtrasBase& side = task_->side();  // made when the cancellation was sent
+        if (!side.cancel_pending) side.cancel_pending = std::exchange(p.error, nullptr);
         return;
       }
     }
@@ -74,12 +75,13 @@ auto disable_cancellation(F&& fn, A0&& a0, A&&... args) {
 // returns the pending cancellation (or nullptr) without clearing it.
 inline std::exception_ptr check_cancellation() {
   detail::TaskState* t = detail::Traps::current();
-  if (!t->cancel_pending) return nullptr;
+  if (!t->has_pending_cancel()) return nullptr;
+  detail::TaskExtrasBase& side = *t->extras;
   if (t->cancellation_allowed()) {
-    t->pending_is_timeout = false;
-    std::rethrow_exception(std::exchange(t->cancel_pending, nullptr));
+    side.pending_is_timeout = false;
+    std::rethrow_exception(std::exchange(side.cancel_pending, nullptr));
   }
-  return t->cancel_pending;
+  return side.cancel_pending;
 }
 
 // Like check_cancellation, but only for a pending cancellation of type E: when enabled it is
@@ -87,12 +89,13 @@ inline std::exception_ptr check_cancellation() {
 template <class E>
 std::exception_ptr check_cancellation() {
   detail::TaskState* t = detail::Traps::current();
-  if (!t->cancel_pending) return nullptr;
+  if (!t->has_pending_cancel()) return nullptr;
+  detail::TaskExtrasBase& side = *t->extras;
   try {
-    std::rethrow_exception(t->cancel_pending);
+    std::rethrow_exception(side.cancel_pending);
   } catch (const E&) {
-    auto e = std::exchange(t->cancel_pending, nullptr);
-    t->pending_is_timeout = false;
+    auto e = std::exchange(side.cancel_pending, nullptr);
+    side.pending_is_timeout = false;
     if (t->cancellation_allowed()) std::rethrow_exception(e);
     return e;
   } catch (...) {
@@ -103,8 +106,10 @@ std::exception_ptr check_cancellation() {
 // Replaces the pending cancellation with exc (nullptr clears it); returns the old one.
 inline std::exception_ptr set_cancellation(std::exception_ptr exc) {
   detail::TaskState* t = detail::Traps::current();
-  t->pending_is_timeout = false;
-  return std::exchange(t->cancel_pending, std::move(exc));
+  if (!exc && !t->extras) return nullptr;  // nothing pending, nothing to set: no side record
+  detail::TaskExtrasBase& side = t->side();
+  side.pending_is_timeout = false;
+  return std::exchange(side.cancel_pending, std::move(exc));
 }
 
 // True while the current task runs inside disable_cancellation.

@@ -149,15 +149,16 @@ class Kernel {
   void block(TaskState* t, std::coroutine_handle<> h, TaskStatus s, void (*undo)(void*), void* ctx) noexcept {
     t->resume_at = h;
     t->status = s;
-    t->undo = undo;
+    t->undo = undo;  // never null: it also says the task is waiting
     t->undo_ctx = ctx;
-    t->waiting = true;
   }
-  // Wakes a waiting task; error (if any) is thrown by its pending co_await.
+  // Wakes a waiting task; error (if any) is thrown by its pending co_await. The side record it
+  // goes in is made beforehand by cancel_task and expire_timers, which may still throw; the
+  // other errors (a closed descriptor, a destroyed queue) allocate their exception object anyway.
   void reschedule(TaskState* t, std::exception_ptr error = {}) noexcept {
-    t->waiting = false;
     t->undo = nullptr;
-    t->trap_error = std::move(error);
+    if (error) [[unlikely]]
+      t->side().trap_error = std::move(error);
     push_ready(t);
   }
   void cancel_task(TaskState* t, std::exception_ptr exc);

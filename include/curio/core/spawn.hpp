@@ -112,22 +112,24 @@ class AnyTaskHandle {
 
   // Waits on the task's joiners list. For join, marks the task joined, removes it from its
   // group and turns a failure into TaskError.
-  struct WaitAwaiter : detail::Traps::WaitListAwaiter {
-    detail::TaskState* target;
+  struct WaitAwaiter : detail::Traps::JoinAwaiter {
     bool joining;
-    WaitAwaiter(detail::TaskState* t, bool j) noexcept
-        : WaitListAwaiter(&t->joiners, TaskStatus::TaskJoin, t), target(t), joining(j) {}  // payload: for where()
-    bool await_ready() const noexcept { return target->terminated; }
+    WaitAwaiter(detail::TaskState* t, bool j) noexcept : JoinAwaiter(t), joining(j) {}
+    // The kernel check first: `terminated` is a bit in the byte of flags that the target's
+    // kernel writes (cancel, join, group reaping), so reading it from another kernel's thread
+    // would be a data race. `kernel` never changes after spawn. A foreign join gets its
+    // RuntimeError from await_suspend even if the task has ended.
+    bool await_ready() const noexcept { return target->kernel == Kernel::current() && target->terminated; }
     bool await_suspend(std::coroutine_handle<> h) {
       if (target->kernel != Kernel::current()) {  // thread-per-core: joiners wait on the task's kernel
         foreign_join(this);
         return false;
       }
-      return WaitListAwaiter::await_suspend(h);
+      return JoinAwaiter::await_suspend(h);
     }
     [[gnu::cold, gnu::noinline]] static void foreign_join(WaitAwaiter* a) {
       a->task = detail::Traps::current();
-      a->task->trap_error = std::make_exception_ptr(RuntimeError(foreign_task_message(a->target)));
+      a->task->set_trap_error(std::make_exception_ptr(RuntimeError(foreign_task_message(a->target))));
     }
     void await_resume() {
       if (task) detail::Traps::rethrow_trap_error(task);

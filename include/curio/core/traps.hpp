@@ -102,9 +102,10 @@ struct Traps {
   }
 
   // Entry check of every blocking trap: moves a deliverable cancellation into trap_error.
+  // (Both live in the side record: a task without one has neither, one test.)
   static bool take_pending_cancel(TaskState* t) noexcept {
-    if (t->cancel_pending && t->no_cancel_depth == 0) {
-      t->trap_error = std::exchange(t->cancel_pending, nullptr);
+    if (TaskExtrasBase* x = t->extras.get(); x && x->cancel_pending && t->no_cancel_depth == 0) [[unlikely]] {
+      x->trap_error = std::exchange(x->cancel_pending, nullptr);
       return true;
     }
     return false;
@@ -120,7 +121,8 @@ struct Traps {
     t->kernel->push_ready(t);
   }
   static void rethrow_trap_error(TaskState* t) {
-    if (t->trap_error) std::rethrow_exception(std::exchange(t->trap_error, nullptr));
+    if (TaskExtrasBase* x = t->extras.get(); x && x->trap_error) [[unlikely]]
+      std::rethrow_exception(std::exchange(x->trap_error, nullptr));
   }
 
   static TaskState* spawn(std::coroutine_handle<> root, const SpawnOptions& options, const ResultOps* ops) {
@@ -188,7 +190,7 @@ struct Traps {
   // normally and the cancellation is delivered again at the task's next blocking point (a
   // timeout is dropped if its block ends first, as for any pending timeout).
   static void defer_cancellation(TaskState* t, std::exception_ptr e) noexcept {
-    if (t->cancel_pending) return;
+    if (t->has_pending_cancel()) return;
     bool timeout = false;
     try {
       std::rethrow_exception(e);
@@ -196,8 +198,9 @@ struct Traps {
       timeout = true;
     } catch (...) {
     }
-    t->cancel_pending = std::move(e);
-    t->pending_is_timeout = timeout;
+    TaskExtrasBase& x = t->side();  // made when the cancellation was sent
+    x.cancel_pending = std::move(e);
+    x.pending_is_timeout = timeout;
   }
 
   // The inbox of kernel k, to post calls to it from any thread (it outlives the kernel).
@@ -261,16 +264,41 @@ struct Traps {
     }
     // Out of line and cold: the check costs the waits one compare, not the message's code.
     [[gnu::cold, gnu::noinline]] static void foreign_wait(TaskState* t, TaskStatus s) {
-      t->trap_error = std::make_exception_ptr(RuntimeError(
+      t->set_trap_error(std::make_exception_ptr(RuntimeError(
           std::string("curio: ") + to_string(s) +
           " on an object whose waiting tasks belong to another kernel (a sync primitive is used only by the "
-          "kernel that made it)"));
+          "kernel that made it)")));
     }
     static void undo(void* p) noexcept {
       auto* a = static_cast<WaitListAwaiter*>(p);
       a->list->remove(&a->node);
     }
   };
+
+  // Wait until task target ends, in its joiners list (curio's join wait). The caller checked
+  // that target belongs to the running kernel.
+  struct JoinAwaiter : AwaiterBase {
+    TaskState* target;
+    WaitNode node;
+    explicit JoinAwaiter(TaskState* t) noexcept : target(t) {}
+    bool await_ready() const noexcept { return target->terminated; }
+    bool await_suspend(std::coroutine_handle<> h) {
+      task = current();
+      if (take_pending_cancel(task)) return false;
+      node.task = task;
+      target->joiners.push_back(&node);
+      block(task, h, TaskStatus::TaskJoin, &undo, this);
+      return true;
+    }
+    static void undo(void* p) noexcept {
+      auto* a = static_cast<JoinAwaiter*>(p);
+      a->target->joiners.remove(&a->node);
+    }
+  };
+  // Wakes every task waiting for t to end, oldest first.
+  static void wake_joiners(TaskState* t) noexcept {
+    while (WaitNode* n = t->joiners.pop_front()) reschedule(n->task);
+  }
 
   // Wait until fd reg may be ready in direction dir. With after_would_block (the caller just got
   // EAGAIN) it always waits for the next edge; otherwise it returns at once if an edge arrived
@@ -285,14 +313,14 @@ struct Traps {
       bool& ready = dir == IoDirection::Read ? reg->readable : reg->writable;
       TaskState*& slot = dir == IoDirection::Read ? reg->reader : reg->writer;
       if (reg->fd < 0 || !reg->registered) {
-        task->trap_error = std::make_exception_ptr(SystemError(EBADF, "wait on a closed file descriptor"));
+        task->set_trap_error(std::make_exception_ptr(SystemError(EBADF, "wait on a closed file descriptor")));
         return false;
       }
       if (slot) {
-        task->trap_error =
+        task->set_trap_error(
             dir == IoDirection::Read
                 ? std::make_exception_ptr(ReadResourceBusy("another task is already reading this file descriptor"))
-                : std::make_exception_ptr(WriteResourceBusy("another task is already writing this file descriptor"));
+                : std::make_exception_ptr(WriteResourceBusy("another task is already writing this file descriptor")));
         return false;
       }
       if (after_would_block) {
@@ -351,7 +379,7 @@ struct Traps {
       try {
         task->kernel->op_submit(*op);
       } catch (...) {
-        task->trap_error = std::current_exception();
+        task->set_trap_error(std::current_exception());
         return false;
       }
       block(task, h, state, &undo, this);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -65,12 +66,6 @@ namespace detail {
 
 struct PromiseBase;
 struct TimeoutScope;
-// What only some tasks have (a name, task-local values, a monitor record, a crash trace),
-// allocated on first use so that a plain task pays one null pointer (src/core/task_extras.hpp).
-struct TaskExtras;
-struct TaskExtrasDeleter {
-  void operator()(TaskExtras* e) const noexcept;
-};
 
 // What the kernel and task groups need to know about a task's result type T, type-erased.
 struct ResultOps {
@@ -126,7 +121,72 @@ class WaitList {
   std::size_t size_ = 0;
 };
 
-class TaskState {
+// The tasks waiting for one task to end: a FIFO in one pointer (a ring, head->prev is the
+// tail), so that a task record pays 8 bytes for it rather than a WaitList's 24. Joined on every
+// spawn-and-join, so it stays in the record (not in the side record).
+class JoinerList {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  void push_back(WaitNode* n) noexcept {
+    if (!head_) {
+      n->prev = n->next = n;
+      head_ = n;
+    } else {
+      n->prev = head_->prev;
+      n->next = head_;
+      head_->prev->next = n;
+      head_->prev = n;
+    }
+    n->linked = true;
+  }
+  void remove(WaitNode* n) noexcept {
+    if (!n->linked) return;
+    if (n->next == n) {
+      head_ = nullptr;
+    } else {
+      n->prev->next = n->next;
+      n->next->prev = n->prev;
+      if (head_ == n) head_ = n->next;
+    }
+    n->prev = n->next = nullptr;
+    n->linked = false;
+  }
+  WaitNode* pop_front() noexcept {
+    WaitNode* n = head_;
+    if (n) remove(n);
+    return n;
+  }
+
+ private:
+  WaitNode* head_ = nullptr;
+};
+
+// The side record: what only some tasks need, allocated on first use (from the frame pool) and
+// freed with the task, so that a plain task pays one null pointer. This part is what the
+// kernel's inline code reads (a pending error or cancellation); the rest (a
+// name, task-local values, a monitor record, a crash trace) is TaskExtras in
+// src/core/task_extras.hpp, which derives from it.
+struct TaskExtrasBase {
+  std::exception_ptr trap_error;      // raised by the pending co_await when resumed
+  std::exception_ptr cancel_pending;  // a cancellation waiting for the next blocking point
+  bool pending_is_timeout = false;    // cancel_pending holds a TaskTimeout (cleared on block exit)
+};
+struct TaskExtras;
+struct TaskExtrasDeleter {
+  void operator()(TaskExtrasBase* e) const noexcept;
+};
+
+// A task's two timers. The timer heap's nodes hold no task pointer: of_timer finds the task
+// from the node's place here (a standard-layout struct, so offsetof is defined).
+struct TaskTimers {
+  static constexpr std::uint8_t kSleep = 0, kTimeout = 1;
+  TimerNode sleep_timer{TimerNode::kNotArmed, kSleep};
+  TimerNode timeout_timer{TimerNode::kNotArmed, kTimeout};  // armed at the active (nearest) deadline
+};
+
+// 184 bytes (the 192-byte frame-pool class; tests/core/task_cost_test.cpp): what every switch, spawn and
+// join touches stays here; errors and cancellations live in the side record.
+class TaskState : public TaskTimers {
  public:
   TaskState(Kernel* k, std::coroutine_handle<> root, std::uint64_t id, std::uint64_t parent_id, bool daemon) noexcept;
   ~TaskState();
@@ -145,7 +205,21 @@ class TaskState {
   std::string_view name() const noexcept;
   void set_name(std::string_view n);
   TaskExtras& extras_or_make();
+  // The side record, made if needed (it may throw std::bad_alloc; callers that cannot throw
+  // deliver an error, whose exception object was just allocated as well).
+  TaskExtrasBase& side();
   bool cancellation_allowed() const noexcept { return no_cancel_depth == 0; }
+  bool waiting() const noexcept { return undo != nullptr; }  // suspended in a trap (every trap has an undo)
+
+  // The pending cancellation, if any (no side record: none).
+  bool has_pending_cancel() const noexcept { return extras && extras->cancel_pending; }
+  bool pending_is_timeout() const noexcept { return extras && extras->pending_is_timeout; }
+  void set_trap_error(std::exception_ptr e) { side().trap_error = std::move(e); }
+
+  static TaskState* of_timer(TimerNode* n) noexcept {
+    std::size_t offset = n->tag == kTimeout ? offsetof(TaskTimers, timeout_timer) : offsetof(TaskTimers, sleep_timer);
+    return static_cast<TaskState*>(reinterpret_cast<TaskTimers*>(reinterpret_cast<char*>(n) - offset));
+  }
 
   // --- identity ---
   std::uint64_t id;
@@ -158,44 +232,40 @@ class TaskState {
   PromiseBase* promise() const noexcept {
     return &std::coroutine_handle<PromiseBase>::from_address(root.address()).promise();
   }
-  std::unique_ptr<TaskExtras, TaskExtrasDeleter> extras;  // null for most tasks
+  std::unique_ptr<TaskExtrasBase, TaskExtrasDeleter> extras;  // null for most tasks
 
   // --- scheduling ---
   std::coroutine_handle<> resume_at;  // the innermost suspended frame of this task
   TaskState* ready_next = nullptr;    // kernel ready queue link
   TaskState* all_prev = nullptr;      // kernel list of live tasks
   TaskState* all_next = nullptr;
-  void (*undo)(void*) = nullptr;  // removes the current wait registration (curio's cancel_func)
+  void (*undo)(void*) = nullptr;  // removes the current wait registration (curio's cancel_func); null when not waiting
   void* undo_ctx = nullptr;
-  std::exception_ptr trap_error;      // raised by the pending co_await when resumed
-  std::exception_ptr cancel_pending;  // a cancellation waiting for the next blocking point
-
-  // --- time ---
-  TimerNode sleep_timer;
-  TimerNode timeout_timer;            // armed at the active (nearest) deadline
   TimeoutScope* deadlines = nullptr;  // innermost timeout_after/ignore_after block
 
-  // --- joining and groups ---
-  const ResultOps* result_ops = nullptr;
-  WaitList joiners;
+  // --- joining ---
+  const ResultOps* result_ops = nullptr;  // set by every spawn
+  JoinerList joiners;
+  // Scheduling slices (curio's Task.cycles: TaskHandle::cycles(), the monitor's ps, where).
+  // Stays here: incremented on every switch, where a side record would cost a test and a load.
+  std::uint64_t cycles = 0;
+  // Every tcp_server client is a member of the server's group, so these stay here (in the side
+  // record they would make one per connection).
   TaskGroup* group = nullptr;
   TaskState* group_prev = nullptr;  // the group's member list
   TaskState* group_next = nullptr;
-  std::uint64_t cycles = 0;
   LazyTaskName lazy_name;  // see SpawnOptions (16 bytes; the promise pointer they replace was 8)
 
   std::uint32_t refs = 1;
   std::uint16_t no_cancel_depth = 0;  // nesting of disable_cancellation
   TaskStatus status = TaskStatus::Initial;
-  bool daemon;
-  bool cancelled = false;  // cancel() was called on it while it was alive
-  bool terminated = false;
-  bool joined = false;  // its outcome was collected (join, group, cancel after end)
-  bool result_read = false;
-  bool waiting = false;                  // suspended in a trap (undo is meaningful)
-  bool pending_is_timeout = false;       // cancel_pending holds a TaskTimeout (cleared on block exit)
-  bool in_kernel = false;                // counted in the kernel's list of live tasks
-  bool quiet_connection_errors = false;  // see SpawnOptions
+  // Set once or twice in a task's life: one byte of bits (the record's last 8 bytes).
+  bool daemon : 1;
+  bool cancelled : 1 = false;  // cancel() was called on it while it was alive
+  bool terminated : 1 = false;
+  bool joined : 1 = false;  // its outcome was collected (join, group, cancel after end)
+  bool result_read : 1 = false;
+  bool quiet_connection_errors : 1 = false;  // see SpawnOptions
 };
 
 // Called by the kernel when a member of a task group terminates (defined with TaskGroup).
