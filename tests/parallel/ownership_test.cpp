@@ -97,10 +97,8 @@ TEST(ParallelOwnership, JoiningOrCancellingATaskOfAnotherKernelIsARuntimeError) 
       });
   ASSERT_TRUE(join_error);
   ASSERT_TRUE(cancel_error);
-  EXPECT_NE(message_of(join_error).find("'sleeper' belongs to another kernel"), std::string::npos)
-      << message_of(join_error);
-  EXPECT_NE(message_of(cancel_error).find("'sleeper' belongs to another kernel"), std::string::npos)
-      << message_of(cancel_error);
+  EXPECT_NE(message_of(join_error).find(" belongs to another kernel"), std::string::npos) << message_of(join_error);
+  EXPECT_NE(message_of(cancel_error).find(" belongs to another kernel"), std::string::npos) << message_of(cancel_error);
 }
 
 TEST(ParallelOwnership, JoiningATaskOfAnotherKernelThatHasEndedIsARuntimeErrorToo) {
@@ -127,8 +125,7 @@ TEST(ParallelOwnership, JoiningATaskOfAnotherKernelThatHasEndedIsARuntimeErrorTo
         t.done.set();
       });
   ASSERT_TRUE(join_error);
-  EXPECT_NE(message_of(join_error).find("'ended' belongs to another kernel"), std::string::npos)
-      << message_of(join_error);
+  EXPECT_NE(message_of(join_error).find(" belongs to another kernel"), std::string::npos) << message_of(join_error);
 }
 
 TEST(ParallelOwnership, AForeignJoinDoesNotReadTheFlagsItsKernelWrites) {

@@ -136,9 +136,12 @@ class AnyTaskHandle {
       if (joining) finish_join(target);
     }
   };
+  // Runs on the wrong kernel's thread: it reads only the id, which never changes after spawn.
+  // Not the name: a lazy name is formatted and stored on first use, and the side record that
+  // holds a name can be made by the task's own kernel at any moment (a cancellation).
   [[gnu::cold, gnu::noinline]] static std::string foreign_task_message(const detail::TaskState* t) {
-    return "curio: task " + std::to_string(t->id) + " '" + std::string(t->name()) +
-           "' belongs to another kernel (join, wait for and cancel a task from the kernel that spawned it)";
+    return "curio: task " + std::to_string(t->id) +
+           " belongs to another kernel (join, wait for and cancel a task from the kernel that spawned it)";
   }
   static void finish_join(detail::TaskState* t) {
     t->joined = true;
