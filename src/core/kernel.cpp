@@ -120,7 +120,8 @@ void Kernel::add_activation(std::shared_ptr<Activation> a) {
 }
 
 KernelStats Kernel::stats() const noexcept {
-  return {live_tasks_, ready_count_, timers_.size(), io_registrations_, poller_->recv_buffers()};
+  return {
+      live_tasks_, ready_count_, timers_.size(), io_registrations_, poller_->recv_buffers(), poller_->ring_overflows()};
 }
 
 namespace {

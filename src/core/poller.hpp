@@ -64,6 +64,8 @@ class Poller {
   // Provided receive buffers that may hold resident pages (in the OS kernel's ring, lent, or
   // handed back and not released yet): KernelStats::recv_buffers.
   virtual std::size_t recv_buffers() const noexcept { return 0; }
+  // Polls that found completions past the full completion ring: KernelStats::ring_overflows.
+  virtual std::size_t ring_overflows() const noexcept { return 0; }
   // The kernel is about to run on another thread than before (a Kernel may run on different
   // threads one after the other). Readiness seen before may be reported again.
   virtual void moved_to_this_thread() {}

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -186,6 +187,8 @@ class UringPoller final : public Poller {
 
   std::size_t recv_buffers() const noexcept override { return circulating_ + parked_.size(); }
 
+  std::size_t ring_overflows() const noexcept override { return overflows_; }
+
   void wait(int timeout_ms, std::vector<PollEvent>& out, std::vector<OpEvent>& ops) override {
     if (!parked_.empty()) release_parked();
     if (limit_ > kFirstBatch) maybe_shrink();
@@ -206,6 +209,7 @@ class UringPoller final : public Poller {
         throw SystemError(-rc, "io_uring_enter (wait)");
     }
     reap(out, ops);
+    if (io_uring_cq_has_overflow(&ring_)) ++overflows_;
     // Recvs that found the ring dry were re-armed into a ring grown for them: run them now, so
     // that their bytes are dispatched in this poll, before the kernel expires deadlines (a
     // socket with data ready must not time out because the ring was small). Bounded: the ring
@@ -233,19 +237,21 @@ class UringPoller final : public Poller {
   void setup_ring() {
     // Completions queue up here between polls: one per readiness edge, so size it for many
     // connections. Overflow beyond it is kept by the kernel (IORING_FEAT_NODROP, checked below).
+    unsigned cq_entries = completion_ring_entries();
+    unsigned sq_entries = std::min(256u, cq_entries);  // the OS kernel wants no more SQ than CQ
     io_uring_params params{};
     params.flags = IORING_SETUP_CQSIZE;
-    params.cq_entries = 8192;
+    params.cq_entries = cq_entries;
     // Completions are posted by task work; without COOP_TASKRUN each one interrupts the thread
     // (an IPI, like a signal), which doubled the CPU per echoed message. Cooperative: they run
     // at our next system call, and TASKRUN_FLAG tells a non-blocking peek to enter for them.
     params.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
-    int rc = io_uring_queue_init_params(256, &ring_, &params);
+    int rc = io_uring_queue_init_params(sq_entries, &ring_, &params);
     if (rc == -EINVAL) {  // before Linux 5.19: interrupting task work it is
       params = io_uring_params{};
       params.flags = IORING_SETUP_CQSIZE;
-      params.cq_entries = 8192;
-      rc = io_uring_queue_init_params(256, &ring_, &params);
+      params.cq_entries = cq_entries;
+      rc = io_uring_queue_init_params(sq_entries, &ring_, &params);
     }
     if (rc < 0) throw SystemError(-rc, "io_uring_setup failed (the io_uring backend is unavailable)");
     constexpr unsigned needed = IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG | IORING_FEAT_RSRC_TAGS;
@@ -255,6 +261,18 @@ class UringPoller final : public Poller {
                         "io_uring lacks needed features (no-drop completions, wait with timeout, "
                         "multishot poll: Linux 5.13 or later)");
     }
+  }
+
+  // 8,192, or CURIO_URING_CQ_ENTRIES (a test knob, read at each ring's setup: a small ring makes
+  // overflow easy to reach; docs/io.md). The OS kernel rounds it up to a power of two.
+  static unsigned completion_ring_entries() noexcept {
+    constexpr unsigned kDefault = 8192;
+    const char* v = std::getenv("CURIO_URING_CQ_ENTRIES");
+    if (!v || !*v) return kDefault;
+    char* end = nullptr;
+    unsigned long n = std::strtoul(v, &end, 10);
+    if (*end != '\0' || n < 2 || n > 65536) return kDefault;
+    return static_cast<unsigned>(n);
   }
 
   // Which op kinds this OS kernel runs (its probe of opcodes); the others stay on readiness.
@@ -549,6 +567,7 @@ class UringPoller final : public Poller {
   bool regrown_ = false;      // the ring grew for re-armed recvs: wait() runs them at once
   std::int64_t period_start_ns_ = 0;
   std::size_t in_flight_ = 0;
+  std::size_t overflows_ = 0;  // ring_overflows()
   int inbox_fd_;
   std::vector<Slot> slots_;
   std::uint32_t free_head_ = kNone;
