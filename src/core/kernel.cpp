@@ -555,6 +555,8 @@ void Kernel::io_register(detail::FdRegistration& reg) {
   ++io_registrations_;
 }
 
+void Kernel::io_want_write(detail::FdRegistration& reg) noexcept { poller_->want_write(reg); }
+
 void Kernel::io_release(detail::FdRegistration& reg) noexcept {
   if (!reg.registered) return;
   poller_->remove(reg);

@@ -38,8 +38,13 @@ class Poller {
  public:
   virtual ~Poller() = default;
   virtual IoBackend backend() const noexcept = 0;
-  // Starts edge-triggered readiness reports for reg.fd (both directions); raises SystemError.
+  // Starts edge-triggered readiness reports for reg.fd (both directions, writability possibly
+  // only while want_write asks for it); raises SystemError.
   virtual void add(FdRegistration& reg) = 0;
+  // A task now waits to write reg.fd (reg.writer is set; it saw EAGAIN). A backend may report
+  // writability only from here on, once (io_uring: idle sockets, all writable, then post
+  // nothing); epoll's standing edge-triggered interest needs nothing.
+  virtual void want_write(FdRegistration&) noexcept {}
   // Stops them. After it returns no event names reg, even if the descriptor is closed at once.
   virtual void remove(FdRegistration& reg) noexcept = 0;
   // Waits up to timeout_ms (-1: no limit, 0: only what is already there) and appends the

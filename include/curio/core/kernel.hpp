@@ -173,6 +173,7 @@ class Kernel {
   void disarm_sleep(TaskState* t) noexcept { timers_.disarm(&t->sleep_timer); }
   void io_register(detail::FdRegistration& reg);
   void io_release(detail::FdRegistration& reg) noexcept;
+  void io_want_write(detail::FdRegistration& reg) noexcept;  // a task now waits to write reg
 
   // Ready queue: an intrusive FIFO.
   TaskState* ready_head_ = nullptr;
