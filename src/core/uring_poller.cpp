@@ -615,9 +615,12 @@ class UringPoller final : public Poller {
     io_uring_prep_poll_multishot(sqe, fd, kPollMask);
     io_uring_sqe_set_data64(sqe, data);
   }
+  // A cancel, not IORING_OP_POLL_REMOVE: a removal fails (EALREADY) while the poll's wakeup
+  // waits to be run, and a multishot poll then stays armed, holding the file after close() (the
+  // peer never sees the FIN). A cancel marks the poll, and the pending wakeup ends it.
   void remove_poll(std::uint64_t data) noexcept {
     io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_poll_remove(sqe, data);
+    io_uring_prep_cancel64(sqe, data, 0);
     io_uring_sqe_set_data64(sqe, kIgnored);
   }
 

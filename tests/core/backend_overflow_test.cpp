@@ -172,3 +172,32 @@ TEST(Backend, IoUringWriterWokenByRoomMadeBeforeItsWaitReachesTheRing) {
   EXPECT_EQ(out.drained, 256u * 1024);
   EXPECT_GT(out.rounds, 1);
 }
+
+// A socket closed in the cycle that armed its poll (a first wait, or a poll re-armed after an
+// overflow ended it), with data already readable, must still reach the peer at once: a removal
+// submitted together with the arm finds the poll busy reporting that data (POLL_REMOVE fails
+// with EALREADY), and a multishot poll that survives its removal holds the file: no FIN.
+TEST(Backend, IoUringClosingASocketInTheCycleThatArmedItsPollReachesThePeer) {
+  REQUIRE_URING();
+  auto main = []() -> Task<int> {
+    int reached = 0;
+    for (int i = 0; i < 100; ++i) {
+      auto pair = Socket::pair();
+      Socket& a = pair.first;
+      Socket& b = pair.second;
+      auto waiter = curio::spawn(a.recv(1));  // registers a: its poll is queued, not submitted
+      co_await curio::sleep(0);
+      EXPECT_EQ(::send(b.fileno(), "x", 1, 0), 1);  // a is readable when its poll is armed
+      a.close();                                    // arm and removal go in one submission
+      try {
+        co_await waiter.join();
+      } catch (const curio::TaskError&) {  // woken by the close with EBADF
+      }
+      char c;
+      // End of stream, or ECONNRESET (a unix socket closed with unread data): not EAGAIN.
+      if (::recv(b.fileno(), &c, 1, MSG_DONTWAIT) == 0 || errno != EAGAIN) ++reached;
+    }
+    co_return reached;
+  };
+  EXPECT_EQ(run_uring(main()), 100);
+}
