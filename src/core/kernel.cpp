@@ -120,7 +120,8 @@ void Kernel::add_activation(std::shared_ptr<Activation> a) {
 }
 
 KernelStats Kernel::stats() const noexcept {
-  return {live_tasks_, ready_count_, timers_.size(), io_registrations_, poller_->recv_buffers()};
+  return {
+      live_tasks_, ready_count_, timers_.size(), io_registrations_, poller_->recv_buffers(), poller_->ring_overflows()};
 }
 
 namespace {
@@ -566,6 +567,8 @@ void Kernel::io_register(detail::FdRegistration& reg) {
   registrations_ = &reg;
   ++io_registrations_;
 }
+
+void Kernel::io_want_write(detail::FdRegistration& reg) noexcept { poller_->want_write(reg); }
 
 void Kernel::io_release(detail::FdRegistration& reg) noexcept {
   if (!reg.registered) return;

@@ -38,8 +38,13 @@ class Poller {
  public:
   virtual ~Poller() = default;
   virtual IoBackend backend() const noexcept = 0;
-  // Starts edge-triggered readiness reports for reg.fd (both directions); raises SystemError.
+  // Starts edge-triggered readiness reports for reg.fd (both directions, writability possibly
+  // only while want_write asks for it); raises SystemError.
   virtual void add(FdRegistration& reg) = 0;
+  // A task now waits to write reg.fd (reg.writer is set; it saw EAGAIN). A backend may report
+  // writability only from here on, once (io_uring: idle sockets, all writable, then post
+  // nothing); epoll's standing edge-triggered interest needs nothing.
+  virtual void want_write(FdRegistration&) noexcept {}
   // Stops them. After it returns no event names reg, even if the descriptor is closed at once.
   virtual void remove(FdRegistration& reg) noexcept = 0;
   // Waits up to timeout_ms (-1: no limit, 0: only what is already there) and appends the
@@ -64,6 +69,8 @@ class Poller {
   // Provided receive buffers that may hold resident pages (in the OS kernel's ring, lent, or
   // handed back and not released yet): KernelStats::recv_buffers.
   virtual std::size_t recv_buffers() const noexcept { return 0; }
+  // Polls that found completions past the full completion ring: KernelStats::ring_overflows.
+  virtual std::size_t ring_overflows() const noexcept { return 0; }
   // The kernel is about to run on another thread than before (a Kernel may run on different
   // threads one after the other). Readiness seen before may be reported again.
   virtual void moved_to_this_thread() {}

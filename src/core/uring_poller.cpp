@@ -1,7 +1,9 @@
-// src/core/uring_poller.cpp: the io_uring backend of the poller seam (liburing). Readiness comes
-// from one multishot poll request per descriptor on the kernel's ring (edge-triggered, both
-// directions, the same events epoll reports); a poll that the ring ends (no IORING_CQE_F_MORE)
-// is re-armed. Operations (IoOp) are requests on the same ring whose user_data is the op's
+// src/core/uring_poller.cpp: the io_uring backend of the poller seam (liburing). Readability comes
+// from one multishot poll request per descriptor on the kernel's ring (edge-triggered, the same
+// events epoll reports); a poll that the ring ends (no IORING_CQE_F_MORE) is re-armed at the end
+// of the poll that read its last completion. Writability is polled only while a task waits for
+// it (want_write: a one-shot poll). Completions past the full completion ring are taken in the
+// same poll (see wait). Operations (IoOp) are requests on the same ring whose user_data is the op's
 // address; a multishot recv takes its buffers from one provided-buffer ring per kernel, made on
 // first use, whose size follows what the recvs use (see kBufCount). A non-blocking poll only reads the shared
 // completion ring (no system call unless submissions are queued); a blocking one submits and waits in one
@@ -14,6 +16,7 @@
 #include <algorithm>
 #include <bit>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -25,12 +28,15 @@ namespace {
 
 // user_data of the ring's requests, told apart by the low 3 bits (an IoOp is 8-aligned):
 // 0 = a poll removal or a cancel (its completion is ignored), tag 0 otherwise = an IoOp*,
-// kInbox = the inbox's poll, tag kSlotTag = the poll of slots_[data >> 3].
+// kInbox = the inbox's poll, tag kSlotTag = the standing poll of slots_[data >> 3], tag
+// kWriteTag = its one-shot write poll.
 constexpr std::uint64_t kIgnored = 0;
 constexpr std::uint64_t kInbox = 2;
 constexpr std::uint64_t kSlotTag = 1;
+constexpr std::uint64_t kWriteTag = 3;
 constexpr std::uint64_t kTagMask = 7;
 constexpr std::uint64_t slot_data(std::uint32_t i) { return (std::uint64_t{i} << 3) | kSlotTag; }
+constexpr std::uint64_t write_data(std::uint32_t i) { return (std::uint64_t{i} << 3) | kWriteTag; }
 
 // The provided-buffer ring of multishot recvs. A buffer is lent only while bytes sit in it
 // between a completion and its dispatch (the socket copies them out at once), so the count
@@ -55,7 +61,12 @@ constexpr unsigned kFirstBatch = 64;              // a power of two, at most kBu
 constexpr std::int64_t kQuietNs = 1'000'000'000;  // how long use stays low before the ring shrinks
 constexpr int kBufGroup = 1;
 
-constexpr unsigned kPollMask = POLLIN | POLLOUT | POLLRDHUP | POLLPRI;
+// The standing poll: reading, hang-up and urgent data (POLLERR and POLLHUP come anyway). Not
+// POLLOUT: every idle socket is writable, so a standing write poll posts a completion each time
+// it is armed, and a completion ring that overflowed (which ends multishot polls) was refilled
+// at once by their re-arming: the overflow fed itself and real reports queued behind it
+// (docs/reliability.md, "The io_uring finding").
+constexpr unsigned kPollMask = POLLIN | POLLRDHUP | POLLPRI;
 
 class UringPoller final : public Poller {
  public:
@@ -95,11 +106,14 @@ class UringPoller final : public Poller {
     arm(inbox_fd_, kInbox);
     for (std::uint32_t i = 0; i < slots_.size(); ++i) {
       Slot& s = slots_[i];
+      bool pending = s.armed || s.write_armed;
+      s.write_armed = false;  // went with the old ring
       if (s.reg) {
         s.armed = true;
         arm(s.reg->fd, slot_data(i));
-      } else if (s.armed) {
-        release_slot(i);  // its removal was pending in the old ring
+        if (s.reg->writer) want_write(*s.reg);
+      } else if (pending) {
+        release_slot(i);  // its removals were pending in the old ring
       }
     }
   }
@@ -113,7 +127,7 @@ class UringPoller final : public Poller {
       i = static_cast<std::uint32_t>(slots_.size());
       slots_.emplace_back();
     }
-    slots_[i] = Slot{&reg, kNone, true};
+    slots_[i] = Slot{&reg, kNone, true, false};
     reg.poller_data = i;
     arm(reg.fd, slot_data(i));
   }
@@ -122,17 +136,30 @@ class UringPoller final : public Poller {
     auto i = static_cast<std::uint32_t>(reg.poller_data);
     Slot& s = slots_[i];
     s.reg = nullptr;
-    if (!s.armed) {
+    if (!s.armed && !s.write_armed) {
       release_slot(i);
       return;
     }
-    // The slot lives on until the poll's last completion says the request is gone. Submit the
-    // removal now: the request holds a reference to the file, so a close() right after this
+    // The slot lives on until its polls' last completions say the requests are gone. Submit the
+    // removals now: a request holds a reference to the file, so a close() right after this
     // must not be delayed until the next poll (the peer would not see the FIN).
-    io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_poll_remove(sqe, slot_data(i));
-    io_uring_sqe_set_data64(sqe, kIgnored);
+    if (s.armed) remove_poll(slot_data(i));
+    if (s.write_armed) remove_poll(write_data(i));
     io_uring_submit(&ring_);
+  }
+
+  // A task waits to write reg.fd (after EAGAIN): one one-shot writability poll, unless one is
+  // in the ring already (it has not fired, or its completion is not dispatched yet: either way
+  // it wakes this writer). A poll reports the state when it runs, so room made between the
+  // EAGAIN and the poll's submission is not lost; one whose waiter gave up fires once, unread.
+  void want_write(FdRegistration& reg) noexcept override {
+    auto i = static_cast<std::uint32_t>(reg.poller_data);
+    Slot& s = slots_[i];
+    if (s.write_armed) return;
+    s.write_armed = true;
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_poll_add(sqe, reg.fd, POLLOUT);
+    io_uring_sqe_set_data64(sqe, write_data(i));
   }
 
   // The ring's descriptor polls readable while completions wait in it.
@@ -186,6 +213,8 @@ class UringPoller final : public Poller {
 
   std::size_t recv_buffers() const noexcept override { return circulating_ + parked_.size(); }
 
+  std::size_t ring_overflows() const noexcept override { return overflows_; }
+
   void wait(int timeout_ms, std::vector<PollEvent>& out, std::vector<OpEvent>& ops) override {
     if (!parked_.empty()) release_parked();
     if (limit_ > kFirstBatch) maybe_shrink();
@@ -205,7 +234,7 @@ class UringPoller final : public Poller {
       if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
         throw SystemError(-rc, "io_uring_enter (wait)");
     }
-    reap(out, ops);
+    reap_all(out, ops);
     // Recvs that found the ring dry were re-armed into a ring grown for them: run them now, so
     // that their bytes are dispatched in this poll, before the kernel expires deadlines (a
     // socket with data ready must not time out because the ring was small). Bounded: the ring
@@ -215,8 +244,9 @@ class UringPoller final : public Poller {
       submit_or_throw(io_uring_submit(&ring_));
       io_uring_cqe* cqe;
       if (io_uring_peek_cqe(&ring_, &cqe) != 0) break;
-      reap(out, ops);
+      reap_all(out, ops);
     }
+    rearm_ended();
   }
 
  private:
@@ -226,26 +256,29 @@ class UringPoller final : public Poller {
   struct Slot {
     FdRegistration* reg = nullptr;  // nullptr once removed
     std::uint32_t next_free = kNone;
-    bool armed = false;  // a poll request for it is in the ring
+    bool armed = false;        // its standing poll is in the ring
+    bool write_armed = false;  // its one-shot write poll is in the ring
   };
 
   // Throws SystemError if the ring cannot be set up or lacks what this backend uses.
   void setup_ring() {
     // Completions queue up here between polls: one per readiness edge, so size it for many
     // connections. Overflow beyond it is kept by the kernel (IORING_FEAT_NODROP, checked below).
+    unsigned cq_entries = completion_ring_entries();
+    unsigned sq_entries = std::min(256u, cq_entries);  // the OS kernel wants no more SQ than CQ
     io_uring_params params{};
     params.flags = IORING_SETUP_CQSIZE;
-    params.cq_entries = 8192;
+    params.cq_entries = cq_entries;
     // Completions are posted by task work; without COOP_TASKRUN each one interrupts the thread
     // (an IPI, like a signal), which doubled the CPU per echoed message. Cooperative: they run
     // at our next system call, and TASKRUN_FLAG tells a non-blocking peek to enter for them.
     params.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
-    int rc = io_uring_queue_init_params(256, &ring_, &params);
+    int rc = io_uring_queue_init_params(sq_entries, &ring_, &params);
     if (rc == -EINVAL) {  // before Linux 5.19: interrupting task work it is
       params = io_uring_params{};
       params.flags = IORING_SETUP_CQSIZE;
-      params.cq_entries = 8192;
-      rc = io_uring_queue_init_params(256, &ring_, &params);
+      params.cq_entries = cq_entries;
+      rc = io_uring_queue_init_params(sq_entries, &ring_, &params);
     }
     if (rc < 0) throw SystemError(-rc, "io_uring_setup failed (the io_uring backend is unavailable)");
     constexpr unsigned needed = IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG | IORING_FEAT_RSRC_TAGS;
@@ -255,6 +288,18 @@ class UringPoller final : public Poller {
                         "io_uring lacks needed features (no-drop completions, wait with timeout, "
                         "multishot poll: Linux 5.13 or later)");
     }
+  }
+
+  // 8,192, or CURIO_URING_CQ_ENTRIES (a test knob, read at each ring's setup: a small ring makes
+  // overflow easy to reach; docs/io.md). The OS kernel rounds it up to a power of two.
+  static unsigned completion_ring_entries() noexcept {
+    constexpr unsigned kDefault = 8192;
+    const char* v = std::getenv("CURIO_URING_CQ_ENTRIES");
+    if (!v || !*v) return kDefault;
+    char* end = nullptr;
+    unsigned long n = std::strtoul(v, &end, 10);
+    if (*end != '\0' || n < 2 || n > 65536) return kDefault;
+    return static_cast<unsigned>(n);
   }
 
   // Which op kinds this OS kernel runs (its probe of opcodes); the others stay on readiness.
@@ -279,6 +324,45 @@ class UringPoller final : public Poller {
     io_uring_free_probe(probe);
   }
 
+  // Reads the ring, then the completions that overflowed it, in this same poll: the kernel
+  // expires deadlines right after the poll, so a report left for the next one can come after
+  // the deadline of a task whose data had arrived. Bounded: polls that the overflow ended are
+  // re-armed only after this (rearm_ended), so each request posts at most one completion past
+  // the ring (its last) while the overflow lasts; re-arming them earlier refilled the overflow
+  // from every socket still ready (a poll armed on a ready socket completes at once).
+  void reap_all(std::vector<PollEvent>& out, std::vector<OpEvent>& ops) {
+    reap(out, ops);
+    if (!io_uring_cq_has_overflow(&ring_)) return;
+    ++overflows_;
+    // A safety net only: enough rounds for every request's completion to pass through the ring.
+    std::size_t rounds = 2 + (2 * slots_.size() + in_flight_) / ring_.cq.ring_entries;
+    while (io_uring_cq_has_overflow(&ring_) && rounds-- > 0) {
+      int rc = io_uring_get_events(&ring_);  // moves overflowed completions into the ring
+      if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) throw SystemError(-rc, "io_uring_enter (overflow)");
+      reap(out, ops);
+    }
+  }
+
+  // Arms again the polls whose last completion this poll read (submitted by the next wait).
+  void rearm_ended() {
+    for (std::uint64_t data : ended_) {
+      if (data == kInbox) {
+        arm(inbox_fd_, kInbox);
+        continue;
+      }
+      auto i = static_cast<std::uint32_t>(data >> 3);
+      Slot& s = slots_[i];
+      if (!s.reg) continue;  // removal cannot happen during a poll; kept for safety
+      if ((data & kTagMask) == kWriteTag) {
+        if (s.reg->writer) want_write(*s.reg);
+      } else if (!s.armed) {
+        s.armed = true;
+        arm(s.reg->fd, data);
+      }
+    }
+    ended_.clear();
+  }
+
   void reap(std::vector<PollEvent>& out, std::vector<OpEvent>& ops) {
     unsigned head;
     unsigned seen = 0;
@@ -291,7 +375,7 @@ class UringPoller final : public Poller {
       if (data == kIgnored) continue;
       if (data == kInbox) {
         out.push_back(PollEvent{nullptr, true, false, false});
-        if (!more) arm(inbox_fd_, kInbox);
+        if (!more) ended_.push_back(kInbox);
         continue;
       }
       if ((data & kTagMask) == 0) {
@@ -300,9 +384,13 @@ class UringPoller final : public Poller {
       }
       auto i = static_cast<std::uint32_t>(data >> 3);
       Slot& s = slots_[i];
+      if ((data & kTagMask) == kWriteTag) {
+        reap_write(i, res, out);
+        continue;
+      }
       if (!more) s.armed = false;
       if (!s.reg) {
-        if (!s.armed) release_slot(i);
+        if (!s.armed && !s.write_armed) release_slot(i);
         continue;
       }
       if (res >= 0) {
@@ -316,10 +404,7 @@ class UringPoller final : public Poller {
         out.push_back(PollEvent{s.reg, true, true, true});
         continue;
       }
-      if (!s.armed) {
-        s.armed = true;
-        arm(s.reg->fd, data);
-      }
+      if (!more) ended_.push_back(data);
     }
     io_uring_cq_advance(&ring_, seen);
     if (buf_ring_) {
@@ -335,6 +420,24 @@ class UringPoller final : public Poller {
     }
     for (IoOp* op : rearm_) prep(*op, get_sqe());
     rearm_.clear();
+  }
+
+  // The one-shot write poll's completion (always its last).
+  void reap_write(std::uint32_t i, int res, std::vector<PollEvent>& out) {
+    Slot& s = slots_[i];
+    s.write_armed = false;
+    if (!s.reg) {
+      if (!s.armed) release_slot(i);
+      return;
+    }
+    if (res >= 0) {
+      bool failed = (static_cast<unsigned>(res) & (POLLHUP | POLLERR)) != 0;
+      out.push_back(PollEvent{s.reg, failed, true, failed});
+    } else if (res != -ECANCELED) {
+      out.push_back(PollEvent{s.reg, true, true, true});  // as for the standing poll
+    } else if (s.reg->writer) {
+      ended_.push_back(write_data(i));  // cancelled (cancel_all_ops) while a task still waits
+    }
   }
 
   void reap_op(IoOp& op, int res, std::uint32_t flags, std::vector<OpEvent>& ops) {
@@ -512,6 +615,14 @@ class UringPoller final : public Poller {
     io_uring_prep_poll_multishot(sqe, fd, kPollMask);
     io_uring_sqe_set_data64(sqe, data);
   }
+  // A cancel, not IORING_OP_POLL_REMOVE: a removal fails (EALREADY) while the poll's wakeup
+  // waits to be run, and a multishot poll then stays armed, holding the file after close() (the
+  // peer never sees the FIN). A cancel marks the poll, and the pending wakeup ends it.
+  void remove_poll(std::uint64_t data) noexcept {
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, data, 0);
+    io_uring_sqe_set_data64(sqe, kIgnored);
+  }
 
   // A free submission entry; when the queue is full, submit what is there to make room.
   io_uring_sqe* get_sqe() noexcept {
@@ -549,9 +660,11 @@ class UringPoller final : public Poller {
   bool regrown_ = false;      // the ring grew for re-armed recvs: wait() runs them at once
   std::int64_t period_start_ns_ = 0;
   std::size_t in_flight_ = 0;
+  std::size_t overflows_ = 0;  // ring_overflows()
   int inbox_fd_;
   std::vector<Slot> slots_;
   std::uint32_t free_head_ = kNone;
+  std::vector<std::uint64_t> ended_;  // user_data of the polls this poll saw end: rearm_ended
 };
 
 }  // namespace

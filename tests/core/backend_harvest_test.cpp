@@ -3,9 +3,8 @@
 // behind let the deadline of a task whose data had already arrived fire first. The epoll backend
 // took at most 256 events per poll; at 10,000 connections most of the soak server's "idle"
 // timeouts were clients that had sent their first line in time.
-// (On io_uring, completions that overflowed the 8,192-entry completion ring are still left for
-// the next poll: taking them at once made the 10,000-connection soak worse, see
-// docs/reliability.md.)
+// (On io_uring, completions that overflowed the completion ring are taken in the same poll too:
+// tests/core/backend_overflow_test.cpp.)
 // Timing: the readers' deadline is 300 ms; the data is there long before it, and the kernel
 // thread is then blocked for 600 ms, so when it polls again every deadline has passed and every
 // descriptor is readable. Nothing else is timed.

@@ -54,6 +54,9 @@ struct KernelStats {
   // io_uring with sockets on completions: the 4 KiB receive buffers provided to the OS kernel
   // (it grows under bursts of arrivals and shrinks after a quiet second; docs/io.md). 0 otherwise.
   std::size_t recv_buffers = 0;
+  // io_uring: the polls that found completions past the full completion ring (kept by the OS
+  // kernel until read; docs/reliability.md, "The io_uring finding"). 0 on epoll.
+  std::size_t ring_overflows = 0;
 };
 
 namespace detail {
@@ -173,6 +176,7 @@ class Kernel {
   void disarm_sleep(TaskState* t) noexcept { timers_.disarm(&t->sleep_timer); }
   void io_register(detail::FdRegistration& reg);
   void io_release(detail::FdRegistration& reg) noexcept;
+  void io_want_write(detail::FdRegistration& reg) noexcept;  // a task now waits to write reg
 
   // Ready queue: an intrusive FIFO.
   TaskState* ready_head_ = nullptr;

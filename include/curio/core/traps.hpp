@@ -330,6 +330,7 @@ struct Traps {
         return true;
       }
       slot = task;
+      if (dir == IoDirection::Write) reg->kernel->io_want_write(*reg);  // io_uring polls it only now
       block(task, h, dir == IoDirection::Read ? TaskStatus::ReadWait : TaskStatus::WriteWait, &undo, this);
       return true;
     }
