@@ -513,7 +513,7 @@ void Kernel::task_terminated(TaskState* t) {
   }
   if (observed_) [[unlikely]]
     notify_terminated(t);
-  detail::Traps::wake_joiners(t);
+  detail::Traps::wake_all(t->joiners);
   if (t->group) detail::notify_group_member_done(t->group, t);
   // Unlink from the live list and drop the kernel's reference.
   (t->all_prev ? t->all_prev->all_next : all_head_) = t->all_next;

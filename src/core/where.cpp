@@ -127,7 +127,6 @@ void wait_of(TaskState* t, WaitInfo& w) {
   } else if (t->undo == &Traps::WaitListAwaiter::undo) {
     auto* a = static_cast<Traps::WaitListAwaiter*>(t->undo_ctx);
     w.object = a->list;
-    if (t->status == TaskStatus::TaskJoin && a->node.payload) w.task_id = static_cast<TaskState*>(a->node.payload)->id;
   } else if (t->undo == &Traps::JoinAwaiter::undo) {
     auto* a = static_cast<Traps::JoinAwaiter*>(t->undo_ctx);
     w.object = &a->target->joiners;

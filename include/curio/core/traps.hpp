@@ -166,7 +166,9 @@ struct Traps {
   }
 
   // Wakes the first task of a wait list; returns it, or nullptr if the list was empty.
-  static TaskState* wake_one(WaitList& list) noexcept {
+  // (List: a WaitList, or a task's JoinerList.)
+  template <class List>
+  static TaskState* wake_one(List& list) noexcept {
     WaitNode* n = list.pop_front();
     if (!n) return nullptr;
     reschedule(n->task);
@@ -179,7 +181,8 @@ struct Traps {
     reschedule(n->task, std::move(error));
     return true;
   }
-  static std::size_t wake_all(WaitList& list) noexcept {
+  template <class List>
+  static std::size_t wake_all(List& list) noexcept {
     std::size_t n = 0;
     while (wake_one(list)) ++n;
     return n;
@@ -295,10 +298,6 @@ struct Traps {
       a->target->joiners.remove(&a->node);
     }
   };
-  // Wakes every task waiting for t to end, oldest first.
-  static void wake_joiners(TaskState* t) noexcept {
-    while (WaitNode* n = t->joiners.pop_front()) reschedule(n->task);
-  }
 
   // Wait until fd reg may be ready in direction dir. With after_would_block (the caller just got
   // EAGAIN) it always waits for the next edge; otherwise it returns at once if an edge arrived
