@@ -395,7 +395,15 @@ void Kernel::dispatch_io(const detail::PollEvent& ev) noexcept {
   if (ev.hangup) reg->hangup = true;
   if (ev.readable) {
     reg->readable = true;
-    if (TaskState* t = std::exchange(reg->reader, nullptr)) reschedule(t);
+    if (TaskState* t = reg->reader) {
+      // Only IoAwaiter fills the reader slot, and it is the task's undo context while it waits.
+      auto* a = static_cast<detail::Traps::IoAwaiter*>(t->undo_ctx);
+      if (!a->has_attempt || static_cast<detail::Traps::IoAttemptAwaiter*>(a)->attempt(
+                                 *static_cast<detail::Traps::IoAttemptAwaiter*>(a))) {
+        reg->reader = nullptr;
+        reschedule(t);
+      }
+    }
   }
   if (ev.writable) {
     reg->writable = true;

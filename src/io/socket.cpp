@@ -165,19 +165,6 @@ ssize_t recv_now(detail::FdHandle& fd, bool stream, void* buf, std::size_t len, 
   }
 }
 
-// recv's maxsize as stored in its frame: no more than the scratch buffer holds.
-std::uint32_t scratch_cap(std::size_t maxsize) noexcept {
-  return static_cast<std::uint32_t>(std::min(maxsize, detail::read_scratch().size()));
-}
-
-// recv_now into the scratch buffer / into buffer, false if it would block. The byte count
-// replaces the size (len, buffer): the coroutines below keep no count of their own.
-bool recv_scratch(detail::FdHandle& fd, bool stream, std::uint32_t& len, int flags) {
-  ssize_t n = recv_now(fd, stream, detail::read_scratch().data(), len, flags);
-  if (n < 0) return false;
-  len = static_cast<std::uint32_t>(n);
-  return true;
-}
 bool recv_span(detail::FdHandle& fd, bool stream, std::span<std::byte>& buffer, int flags) {
   ssize_t n = recv_now(fd, stream, buffer.data(), buffer.size(), flags);
   if (n < 0) return false;
@@ -187,21 +174,13 @@ bool recv_span(detail::FdHandle& fd, bool stream, std::span<std::byte>& buffer, 
 
 }  // namespace
 
-// The readiness paths of recv and recv_into: coroutines of their own, so that the frame an idle
-// connection keeps while it waits holds only the promise, the parameters and one wait's awaiter.
-// GCC gives every local and every co_await's awaiter of a coroutine its own frame slot, whichever
-// path runs: hence one co_await site, no span or count of its own (the thread's scratch buffer is
-// fetched again after the wait), and the completion path (RingRecvAwaiter, a string) elsewhere.
-// Named like the members: the name is what where() and ps show for the frame.
+// The readiness path of recv_into: a coroutine of its own, so that the frame an idle reader
+// keeps while it waits holds only the promise, the parameters and one wait's awaiter (GCC gives
+// every local and every co_await's awaiter of a coroutine its own frame slot, whichever path
+// runs). recv itself needs no frame at all (SocketRecv, src/io/socket_recv.cpp). Named like the
+// member: the name is what where() and ps show for the frame.
 namespace {
 namespace readiness {
-
-Task<std::string> recv(detail::FdHandle& fd, std::uint32_t maxsize, int flags, bool stream) {
-  for (bool wait = !fd.may_be_ready(IoDirection::Read);; wait = true) {
-    if (wait) co_await fd.wait(IoDirection::Read);
-    if (recv_scratch(fd, stream, maxsize, flags)) co_return std::string(detail::read_scratch().data(), maxsize);
-  }
-}
 
 Task<std::size_t> recv_into(detail::FdHandle& fd, std::span<std::byte> buffer, int flags, bool stream) {
   for (bool wait = !fd.may_be_ready(IoDirection::Read);; wait = true) {
@@ -217,7 +196,7 @@ Task<std::size_t> recv_into(detail::FdHandle& fd, std::span<std::byte> buffer, i
 // the readiness path runs as a child frame.
 namespace completion {
 
-Task<std::string> recv(detail::FdHandle& fd, std::size_t maxsize, int flags, bool stream) {
+Task<std::string> recv(Socket& socket, detail::FdHandle& fd, std::size_t maxsize, int flags, bool stream) {
   if (stream && flags == 0 && detail::ring_sockets()) {
     if (fd.fd() < 0) throw SystemError(EBADF, "recv on a closed socket");
     std::string out;
@@ -226,7 +205,7 @@ Task<std::string> recv(detail::FdHandle& fd, std::size_t maxsize, int flags, boo
     co_await read;
     if (!read.fell_back) co_return out;
   }
-  co_return co_await readiness::recv(fd, scratch_cap(maxsize), flags, stream);
+  co_return co_await SocketRecv(socket, maxsize, flags);
 }
 
 Task<std::size_t> recv_into(detail::FdHandle& fd, std::span<std::byte> buffer, int flags, bool stream) {
@@ -251,9 +230,10 @@ Task<std::size_t> Socket::recv_into(std::span<std::byte> buffer, int flags) {
   return readiness::recv_into(fd_, buffer, flags, stream_);
 }
 
-Task<std::string> Socket::recv(std::size_t maxsize, int flags) {
-  if (detail::ring_sockets_enabled() && stream_ && flags == 0) return completion::recv(fd_, maxsize, flags, stream_);
-  return readiness::recv(fd_, scratch_cap(maxsize), flags, stream_);
+SocketRecv Socket::recv(std::size_t maxsize, int flags) {
+  if (detail::ring_sockets_enabled() && stream_ && flags == 0)
+    return SocketRecv(completion::recv(*this, fd_, maxsize, flags, stream_));
+  return SocketRecv(*this, maxsize, flags);
 }
 
 Task<std::pair<std::string, SocketAddress>> Socket::recvfrom(std::size_t maxsize, int flags) {

@@ -212,6 +212,13 @@ auto spawn(F&& factory, bool daemon) {
   return spawn(std::forward<F>(factory), SpawnOptions{.daemon = daemon});
 }
 
+// Any other awaitable (sock.recv(n), q.get()): moved into a new task that awaits it.
+template <class A>
+requires detail::AwaitableNotTask<A>
+auto spawn(A&& op, SpawnOptions options = {}) {
+  return spawn(detail::as_task(std::remove_cvref_t<A>(std::forward<A>(op))), options);
+}
+
 namespace detail {
 // The (fn, args...) form, unless the single argument is the factory form's options/daemon flag.
 template <class F, class A0, class... A>

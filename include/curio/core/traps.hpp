@@ -306,6 +306,7 @@ struct Traps {
     FdRegistration* reg;
     IoDirection dir;
     bool after_would_block;
+    bool has_attempt = false;  // this is an IoAttemptAwaiter (in the padding: no size cost)
     bool await_suspend(std::coroutine_handle<> h) {
       task = current();
       if (take_pending_cancel(task)) return false;
@@ -337,6 +338,17 @@ struct Traps {
       auto* a = static_cast<IoAwaiter*>(p);
       (a->dir == IoDirection::Read ? a->reg->reader : a->reg->writer) = nullptr;
     }
+  };
+
+  // A read wait that also performs its read (Socket::recv's awaiter): when the poller reports
+  // the edge, the kernel calls attempt from its I/O dispatch before it wakes the task; attempt
+  // returns false if the read would still block (a stale edge), and the task keeps waiting for
+  // the next one. So the awaiter retries without a coroutine frame of its own, and a stale edge
+  // costs no task switch. attempt must not throw: it keeps what it read in its awaiter, or the
+  // errno of a failed read in error, for await_resume to raise.
+  struct IoAttemptAwaiter : IoAwaiter {
+    std::int32_t error = 0;  // in IoAwaiter's tail padding
+    bool (*attempt)(IoAttemptAwaiter&) noexcept = nullptr;
   };
 
   // Whether the running kernel's backend runs ops of this kind (false on epoll, or outside a

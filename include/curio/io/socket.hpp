@@ -18,6 +18,7 @@
 #include "curio/core/task.hpp"
 #include "curio/io/detail/fd_handle.hpp"
 #include "curio/io/socket_address.hpp"
+#include "curio/io/socket_recv.hpp"
 
 namespace curio {
 
@@ -80,8 +81,9 @@ class Socket {
   Task<std::pair<Socket, SocketAddress>> accept();
   // Connects; raises the real error (e.g. ECONNREFUSED) as SystemError("connect to ADDR").
   Task<> connect(SocketAddress address);
-  // Up to maxsize bytes ("" at end of stream). No buffer is held while it waits.
-  Task<std::string> recv(std::size_t maxsize = 65536, int flags = 0);
+  // Up to maxsize bytes ("" at end of stream). No buffer, and no coroutine frame, is held while
+  // it waits: the awaitable runs in the awaiting frame (curio/io/socket_recv.hpp).
+  SocketRecv recv(std::size_t maxsize = 65536, int flags = 0);
   // Into buffer; the number of bytes received (0 at end of stream).
   Task<std::size_t> recv_into(std::span<std::byte> buffer, int flags = 0);
   Task<std::pair<std::string, SocketAddress>> recvfrom(std::size_t maxsize = 65536, int flags = 0);
@@ -110,6 +112,7 @@ class Socket {
 
  private:
   friend class SocketStream;
+  friend class SocketRecv;
   Socket(detail::FdHandle fd, bool stream) noexcept : fd_(std::move(fd)), stream_(stream) {}
   detail::FdHandle fd_;
   bool stream_ = false;  // SOCK_STREAM: a short read means the receive buffer was drained

@@ -1,0 +1,100 @@
+// src/io/socket_recv.cpp: Socket::recv without a coroutine frame. The read is tried at once
+// unless the last one drained the socket; otherwise the awaiter waits on the poller as an
+// IoAttemptAwaiter, and the kernel's I/O dispatch runs attempt() when the edge arrives: the
+// read lands in the thread's scratch buffer and is copied into data_ there and then (the next
+// dispatch reuses the buffer), and a stale edge (EAGAIN) just keeps the task waiting.
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <new>
+
+#include "curio/io/socket.hpp"
+
+namespace curio {
+
+using detail::IoDirection;
+
+SocketRecv::SocketRecv(Socket& socket, std::size_t maxsize, int flags) noexcept
+    : socket_(&socket),
+      maxsize_(static_cast<std::uint32_t>(std::min(maxsize, detail::read_scratch().size()))),
+      flags_(flags),
+      data_() {}
+
+SocketRecv::SocketRecv(Task<std::string> completion) noexcept : maxsize_(kCompletion), completion_(std::move(completion)) {}
+
+SocketRecv::SocketRecv(SocketRecv&& o) noexcept
+    : IoAttemptAwaiter(o), socket_(o.socket_), maxsize_(o.maxsize_), flags_(o.flags_) {
+  if (maxsize_ == kCompletion)
+    new (&completion_) Task<std::string>(std::move(o.completion_));
+  else
+    new (&data_) std::string(std::move(o.data_));
+}
+
+SocketRecv::~SocketRecv() {
+  if (maxsize_ == kCompletion)
+    completion_.~Task();
+  else
+    data_.~basic_string();
+}
+
+bool SocketRecv::read_now(int fd) noexcept {
+  std::span<char> buf = detail::read_scratch();
+  for (;;) {
+    ssize_t n = ::recv(fd, buf.data(), maxsize_, flags_);
+    if (n >= 0) {
+      // A short read from a stream socket drained it: the next read waits for an edge first.
+      if (socket_->stream_ && n > 0 && static_cast<std::uint32_t>(n) < maxsize_ && !(flags_ & MSG_PEEK))
+        socket_->fd_.drained(IoDirection::Read);
+      try {
+        data_.assign(buf.data(), static_cast<std::size_t>(n));
+      } catch (...) {
+        error = ENOMEM;
+      }
+      return true;
+    }
+    int err = errno;
+    if (err == EINTR) continue;
+    if (detail::would_block(err)) return false;
+    error = err;
+    return true;
+  }
+}
+
+bool SocketRecv::await_ready() {
+  if (maxsize_ == kCompletion) return false;
+  detail::FdHandle& fd = socket_->fd_;
+  if (fd.may_be_ready(IoDirection::Read) && read_now(fd.fd())) return true;
+  // Would block: wait for the next edge (registers the descriptor on its first wait).
+  static_cast<IoAwaiter&>(*this) = fd.wait(IoDirection::Read, true);
+  has_attempt = true;
+  attempt = &SocketRecv::read_on_edge;
+  return false;
+}
+
+std::coroutine_handle<> SocketRecv::await_suspend(std::coroutine_handle<> h) {
+  if (maxsize_ == kCompletion) return completion_.operator co_await().await_suspend(h);  // runs it inline
+  if (IoAwaiter::await_suspend(h)) return std::noop_coroutine();
+  return h;  // not suspended (a cancellation was pending, or the socket is closed): await_resume raises
+}
+
+bool SocketRecv::read_on_edge(detail::Traps::IoAttemptAwaiter& a) noexcept {
+  auto& self = static_cast<SocketRecv&>(a);
+  if (self.read_now(self.reg->fd)) return true;
+  self.reg->readable = false;  // a stale edge: wait for the next one
+  return false;
+}
+
+std::string SocketRecv::await_resume() {
+  if (maxsize_ == kCompletion) return completion_.operator co_await().await_resume();
+  if (task) detail::Traps::rethrow_trap_error(task);
+  if (error) raise_error();
+  return std::move(data_);
+}
+
+void SocketRecv::raise_error() const {
+  if (error == ENOMEM) throw std::bad_alloc();
+  throw_system_error("recv", error);
+}
+
+}  // namespace curio
