@@ -90,8 +90,7 @@ void operator delete[](void* p) noexcept { operator delete(p); }
 void operator delete[](void* p, std::size_t) noexcept { operator delete(p); }
 
 // examples/echo_server.cpp's handler, verbatim.
-curio::Task<> echo_client(curio::Socket client, curio::SocketAddress address) {
-  (void)address;
+curio::Task<> echo_client(curio::Socket client) {
   for (;;) {
     std::string data = co_await client.recv(100000);
     if (data.empty()) break;

@@ -295,3 +295,24 @@ TEST(Network, AHandlerThatThrowsInsteadOfReturningATaskFailsOnlyThatConnection) 
   std::string err = GetCapturedStderr();
   EXPECT_NE(err.find("boom"), std::string::npos) << err;
 }
+
+// A handler with no use for the peer's address takes the socket alone (its frame then keeps no
+// address); the task is still named after the peer.
+TEST(Network, AHandlerMayTakeTheSocketAlone) {
+  auto main = []() -> Task<> {
+    LoopbackServer srv;
+    std::uint16_t port = srv.port;
+    std::string name;
+    auto handler = [&name](Socket client) -> Task<> {
+      name = std::string(curio::current_task().name());
+      std::string data = co_await client.recv(100);
+      co_await client.sendall(data);
+    };
+    auto server = curio::spawn(curio::run_server(std::move(srv.listener), handler));
+    Socket c = co_await curio::open_connection("127.0.0.1", port);
+    EXPECT_EQ(co_await curio::timeout_after(5s, round_trip(c, "alone\n")), "alone\n");
+    EXPECT_EQ(name, "client 127.0.0.1:" + std::to_string(c.getsockname().port()));
+    co_await server.cancel();
+  };
+  curio::run(main());
+}

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "curio/core/task.hpp"
@@ -18,8 +19,17 @@
 namespace curio {
 
 // A handler gets the client socket (it owns it: the socket closes when the handler ends) and
-// the client's address.
-using ClientHandler = std::function<Task<>(Socket client, SocketAddress address)>;
+// the client's address: handler(client, address), as in curio. A handler that has no use for
+// the address may take the socket alone, handler(client): its frame then does not keep the
+// address (32 bytes per connection; the task's name still shows the peer).
+struct ClientHandler : std::function<Task<>(Socket client, SocketAddress address)> {
+  using Function = std::function<Task<>(Socket client, SocketAddress address)>;
+  using Function::Function;
+  template <class F>
+  requires(std::is_invocable_r_v<Task<>, F&, Socket> && !std::is_invocable_v<F&, Socket, SocketAddress>)
+  ClientHandler(F handler)
+      : Function([handler = std::move(handler)](Socket client, SocketAddress) mutable { return handler(std::move(client)); }) {}
+};
 
 // Resolves host (a name or a numeric address) without blocking the kernel: numeric hosts
 // directly, names with getaddrinfo on a helper thread. SystemError-like GaiError on failure.
