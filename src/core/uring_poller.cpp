@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -106,12 +107,12 @@ class UringPoller final : public Poller {
     arm(inbox_fd_, kInbox);
     for (std::uint32_t i = 0; i < slots_.size(); ++i) {
       Slot& s = slots_[i];
-      bool pending = s.armed || s.write_armed;
-      s.write_armed = false;  // went with the old ring
-      if (s.reg) {
-        s.armed = true;
-        arm(s.reg->fd, slot_data(i));
-        if (s.reg->writer) want_write(*s.reg);
+      bool pending = s.armed() || s.write_armed();
+      s.set_write_armed(false);  // went with the old ring
+      if (s.reg()) {
+        s.set_armed(true);
+        arm(s.reg()->fd, slot_data(i));
+        if (s.reg()->writer) want_write(*s.reg());
       } else if (pending) {
         release_slot(i);  // its removals were pending in the old ring
       }
@@ -122,12 +123,12 @@ class UringPoller final : public Poller {
     std::uint32_t i;
     if (free_head_ != kNone) {
       i = free_head_;
-      free_head_ = slots_[i].next_free;
+      free_head_ = slots_[i].next_free();
     } else {
       i = static_cast<std::uint32_t>(slots_.size());
-      slots_.emplace_back();
+      slots_.push_back(Slot::vacant(kNone));
     }
-    slots_[i] = Slot{&reg, kNone, true, false};
+    slots_[i] = Slot::in_use(&reg);
     reg.poller_data = i;
     arm(reg.fd, slot_data(i));
   }
@@ -135,16 +136,16 @@ class UringPoller final : public Poller {
   void remove(FdRegistration& reg) noexcept override {
     auto i = static_cast<std::uint32_t>(reg.poller_data);
     Slot& s = slots_[i];
-    s.reg = nullptr;
-    if (!s.armed && !s.write_armed) {
+    s.clear_reg();
+    if (!s.armed() && !s.write_armed()) {
       release_slot(i);
       return;
     }
     // The slot lives on until its polls' last completions say the requests are gone. Submit the
     // removals now: a request holds a reference to the file, so a close() right after this
     // must not be delayed until the next poll (the peer would not see the FIN).
-    if (s.armed) remove_poll(slot_data(i));
-    if (s.write_armed) remove_poll(write_data(i));
+    if (s.armed()) remove_poll(slot_data(i));
+    if (s.write_armed()) remove_poll(write_data(i));
     io_uring_submit(&ring_);
   }
 
@@ -155,8 +156,8 @@ class UringPoller final : public Poller {
   void want_write(FdRegistration& reg) noexcept override {
     auto i = static_cast<std::uint32_t>(reg.poller_data);
     Slot& s = slots_[i];
-    if (s.write_armed) return;
-    s.write_armed = true;
+    if (s.write_armed()) return;
+    s.set_write_armed(true);
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_poll_add(sqe, reg.fd, POLLOUT);
     io_uring_sqe_set_data64(sqe, write_data(i));
@@ -253,12 +254,33 @@ class UringPoller final : public Poller {
   static constexpr std::uint32_t kNone = ~0u;
   // 16 bytes per registered descriptor (its number is reg->fd: a slot is only armed again while
   // its registration lives).
-  struct Slot {
-    FdRegistration* reg = nullptr;  // nullptr once removed
-    std::uint32_t next_free = kNone;
-    bool armed = false;        // its standing poll is in the ring
-    bool write_armed = false;  // its one-shot write poll is in the ring
+  // One registration's place, 8 bytes per connection (epoll's epoll_event is 12): the
+  // registration (a frame-pool block, 16-byte aligned) with the two poll flags in the low bits
+  // of its address; a free slot holds the index of the next free one instead.
+  class Slot {
+   public:
+    static Slot in_use(FdRegistration* reg) noexcept {  // its standing poll about to be armed
+      assert((reinterpret_cast<std::uintptr_t>(reg) & kLowBits) == 0);
+      return Slot(reinterpret_cast<std::uintptr_t>(reg) | kArmed);
+    }
+    static Slot vacant(std::uint32_t next_free) noexcept { return Slot((std::uintptr_t{next_free} << 3) | kFree); }
+
+    FdRegistration* reg() const noexcept {  // nullptr once removed
+      return (bits_ & kFree) ? nullptr : reinterpret_cast<FdRegistration*>(bits_ & ~kLowBits);
+    }
+    void clear_reg() noexcept { bits_ &= kArmed | kWriteArmed; }
+    bool armed() const noexcept { return (bits_ & (kFree | kArmed)) == kArmed; }  // its standing poll is in the ring
+    bool write_armed() const noexcept { return (bits_ & (kFree | kWriteArmed)) == kWriteArmed; }  // its write poll is
+    void set_armed(bool on) noexcept { bits_ = on ? bits_ | kArmed : bits_ & ~kArmed; }
+    void set_write_armed(bool on) noexcept { bits_ = on ? bits_ | kWriteArmed : bits_ & ~kWriteArmed; }
+    std::uint32_t next_free() const noexcept { return static_cast<std::uint32_t>(bits_ >> 3); }
+
+   private:
+    static constexpr std::uintptr_t kArmed = 1, kWriteArmed = 2, kFree = 4, kLowBits = 7;
+    explicit Slot(std::uintptr_t bits) noexcept : bits_(bits) {}
+    std::uintptr_t bits_;
   };
+  static_assert(sizeof(Slot) == 8);
 
   // Throws SystemError if the ring cannot be set up or lacks what this backend uses.
   void setup_ring() {
@@ -352,12 +374,12 @@ class UringPoller final : public Poller {
       }
       auto i = static_cast<std::uint32_t>(data >> 3);
       Slot& s = slots_[i];
-      if (!s.reg) continue;  // removal cannot happen during a poll; kept for safety
+      if (!s.reg()) continue;  // removal cannot happen during a poll; kept for safety
       if ((data & kTagMask) == kWriteTag) {
-        if (s.reg->writer) want_write(*s.reg);
-      } else if (!s.armed) {
-        s.armed = true;
-        arm(s.reg->fd, data);
+        if (s.reg()->writer) want_write(*s.reg());
+      } else if (!s.armed()) {
+        s.set_armed(true);
+        arm(s.reg()->fd, data);
       }
     }
     ended_.clear();
@@ -388,20 +410,20 @@ class UringPoller final : public Poller {
         reap_write(i, res, out);
         continue;
       }
-      if (!more) s.armed = false;
-      if (!s.reg) {
-        if (!s.armed && !s.write_armed) release_slot(i);
+      if (!more) s.set_armed(false);
+      if (!s.reg()) {
+        if (!s.armed() && !s.write_armed()) release_slot(i);
         continue;
       }
       if (res >= 0) {
         auto ev = static_cast<unsigned>(res);
-        out.push_back(PollEvent{s.reg, (ev & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) != 0,
+        out.push_back(PollEvent{s.reg(), (ev & (POLLIN | POLLRDHUP | POLLHUP | POLLERR)) != 0,
                                 (ev & (POLLOUT | POLLHUP | POLLERR)) != 0,
                                 (ev & (POLLRDHUP | POLLHUP | POLLERR | POLLPRI)) != 0});
       } else if (res != -ECANCELED) {
         // The poll itself failed (e.g. EBADF): wake both sides so their retried system call
         // raises the real error; don't re-arm a request that would fail the same way.
-        out.push_back(PollEvent{s.reg, true, true, true});
+        out.push_back(PollEvent{s.reg(), true, true, true});
         continue;
       }
       if (!more) ended_.push_back(data);
@@ -425,17 +447,17 @@ class UringPoller final : public Poller {
   // The one-shot write poll's completion (always its last).
   void reap_write(std::uint32_t i, int res, std::vector<PollEvent>& out) {
     Slot& s = slots_[i];
-    s.write_armed = false;
-    if (!s.reg) {
-      if (!s.armed) release_slot(i);
+    s.set_write_armed(false);
+    if (!s.reg()) {
+      if (!s.armed()) release_slot(i);
       return;
     }
     if (res >= 0) {
       bool failed = (static_cast<unsigned>(res) & (POLLHUP | POLLERR)) != 0;
-      out.push_back(PollEvent{s.reg, failed, true, failed});
+      out.push_back(PollEvent{s.reg(), failed, true, failed});
     } else if (res != -ECANCELED) {
-      out.push_back(PollEvent{s.reg, true, true, true});  // as for the standing poll
-    } else if (s.reg->writer) {
+      out.push_back(PollEvent{s.reg(), true, true, true});  // as for the standing poll
+    } else if (s.reg()->writer) {
       ended_.push_back(write_data(i));  // cancelled (cancel_all_ops) while a task still waits
     }
   }
@@ -637,8 +659,7 @@ class UringPoller final : public Poller {
   }
 
   void release_slot(std::uint32_t i) noexcept {
-    slots_[i] = Slot{};
-    slots_[i].next_free = free_head_;
+    slots_[i] = Slot::vacant(free_head_);
     free_head_ = i;
   }
 
