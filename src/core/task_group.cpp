@@ -64,30 +64,27 @@ void TaskGroup::require_joined(const char* what) const {
 
 template <class F>
 void TaskGroup::for_each_member(F f) const {
-  if (listed_) {
-    for (TaskState *t = head_, *next; t; t = next) {
-      next = t->group_links.next;
-      f(t);
-    }
-    return;
-  }
-  // No list: the running members are among the kernel's live tasks (oldest first; a member that
-  // is terminating is already in finished_), the finished ones in finished_ and kept_.
-  if (kernel_) {
-    for (TaskState *t = kernel_->all_head_, *next; t; t = next) {
+  if (!listed_) {
+    // Not in the list: the running members, among the kernel's live tasks (oldest first; a
+    // member that is terminating is already in finished_), and the finished ones not consumed.
+    // With none running, the kernel is not looked at (it may be gone: a group destroyed after it).
+    std::size_t running = live_;
+    for (TaskState *t = running ? kernel_->all_head_ : nullptr, *next; t && running; t = next) {
       next = t->all_next;
-      if (t->group == this && !t->terminated) f(t);
+      if (t->group == this && !t->terminated) {
+        --running;
+        f(t);
+      }
+    }
+    for (std::size_t i = 0; i < finished_.size();) {
+      TaskState* t = finished_[i].get();
+      f(t);
+      if (i < finished_.size() && finished_[i].get() == t) ++i;  // else f unlinked it (erased)
     }
   }
-  for (std::size_t i = 0; i < finished_.size();) {
-    TaskState* t = finished_[i].get();
+  for (TaskState *t = head_, *next; t; t = next) {
+    next = t->group_links.next;
     f(t);
-    if (i < finished_.size() && finished_[i].get() == t) ++i;  // else f unlinked it (erased)
-  }
-  for (std::size_t i = 0; i < kept_.size();) {
-    TaskState* t = kept_[i];
-    f(t);
-    if (i < kept_.size() && kept_[i] == t) ++i;
   }
 }
 
@@ -95,10 +92,14 @@ void TaskGroup::link(TaskState* t) noexcept {
   t->add_ref();
   t->group = this;
   ++members_;
-  if (!listed_) {
-    if (!kernel_) kernel_ = t->kernel;
-    return;
-  }
+  if (!t->terminated) ++live_;
+  if (listed_)
+    append(t);
+  else if (!kernel_)
+    kernel_ = t->kernel;
+}
+
+void TaskGroup::append(TaskState* t) noexcept {
   // The links take the place of the lazy name: format it into a given name first (kept in the
   // side record; out of memory, the task is shown unnamed, as name() does).
   if (t->lazy_name.format) [[unlikely]]
@@ -111,24 +112,28 @@ void TaskGroup::link(TaskState* t) noexcept {
 
 void TaskGroup::unlink(TaskState* t) noexcept {
   if (t->group != this) return;
-  if (listed_) {
+  if (t->group_linked) {
     detail::GroupLinks links = t->group_links;
     (links.prev ? links.prev->group_links.next : head_) = links.next;
     (links.next ? links.next->group_links.prev : tail_) = links.prev;
     t->group_linked = false;
     std::construct_at(&t->lazy_name);  // the shared bytes hold an empty lazy name again
-  } else if (auto kept = std::find(kept_.begin(), kept_.end(), t); kept != kept_.end()) {
-    kept_.erase(kept);
   }
   t->group = nullptr;
   --members_;
-  if (!t->terminated && !t->daemon) --running_;
+  if (!t->terminated) {
+    --live_;
+    if (!t->daemon) --running_;
+  }
   auto it = std::find_if(finished_.begin(), finished_.end(), [t](const TaskRef& r) { return r.get() == t; });
   if (it != finished_.end()) finished_.erase(it);
   t->release();
 }
 
 void TaskGroup::adopt(TaskState* t) {
+  // A group with no list looks for its running members among one kernel's live tasks.
+  if (!listed_ && kernel_ && t->kernel != kernel_)
+    throw RuntimeError("curio: TaskGroup: a group with no member list holds tasks of one kernel");
   link(t);
   if (t->terminated) {
     if (t->daemon)
@@ -149,6 +154,7 @@ void TaskGroup::add_task(const AnyTaskHandle& task) {
 }
 
 void TaskGroup::member_done(TaskState* t) noexcept {
+  --live_;
   if (t->daemon) {
     unlink(t);
     return;
@@ -161,13 +167,13 @@ void TaskGroup::member_done(TaskState* t) noexcept {
 Task<TaskRef> TaskGroup::next_finished(bool remove) {
   for (;;) {
     if (!finished_.empty()) {
-      // Kept as a member: a group with no list remembers it (the group's reference keeps it
-      // alive). Before the pop, so that running out of memory loses nothing.
-      if (!remove && !listed_) kept_.push_back(finished_.front().get());
       TaskRef t = std::move(finished_.front());
       finished_.pop_front();
       t->joined = true;
-      if (remove) unlink(t.get());
+      if (remove)
+        unlink(t.get());
+      else if (!listed_)
+        append(t.get());  // still a member: a group with no list keeps these in its list
       co_return t;
     }
     if (running_ == 0) co_return TaskRef{};

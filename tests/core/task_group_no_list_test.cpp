@@ -52,3 +52,16 @@ TEST(TaskGroupNoMemberList, CancelsItsOwnRunningMembersAndNoOtherTask) {
   };
   curio::run(main());
 }
+
+TEST(TaskGroupNoMemberList, OutlivesItsKernelOnceNoMemberRuns) {
+  curio::TaskGroup joined(curio::detail::NoMemberList{}), unconsumed(curio::detail::NoMemberList{});
+  curio::run([&]() -> Task<> {
+    joined.spawn(after(1ms, 1));
+    unconsumed.spawn(after(1ms, 2));
+    co_await joined.join();
+    co_await curio::sleep(5ms);
+  }());
+  // Both are destroyed after run()'s kernel: with no running member they do not look at its
+  // list of live tasks (ASan: no use after free).
+  EXPECT_EQ(joined.results<int>(), std::vector<int>{1});
+}

@@ -29,8 +29,8 @@ namespace detail {
 // membership costs a task record its group pointer only (docs/performance.md, issue 13):
 // run_server's group of clients, one per connection, enumerated only when the server ends. Such a
 // group finds its running members by walking its kernel's list of live tasks (all of them, each
-// time it cancels, joins or is destroyed) and keeps its finished members in its own queues.
-// Every member must be a task of one kernel.
+// time it cancels, joins or is destroyed); it lists only the finished members that join()
+// consumed and kept. Every member must be a task of one kernel.
 struct NoMemberList {};
 }  // namespace detail
 
@@ -121,6 +121,7 @@ class TaskGroup {
   void require_joined(const char* what) const;
   void adopt(detail::TaskState* t);
   void link(detail::TaskState* t) noexcept;
+  void append(detail::TaskState* t) noexcept;  // to the member list
   void unlink(detail::TaskState* t) noexcept;
   void member_done(detail::TaskState* t) noexcept;
   std::vector<detail::TaskState*> sorted_members() const;
@@ -137,10 +138,8 @@ class TaskGroup {
   std::size_t members_ = 0;            // in both kinds of group
   detail::TaskState* head_ = nullptr;  // members, oldest first, linked through their group_links
   detail::TaskState* tail_ = nullptr;
-  // A group with no list: the kernel whose live tasks include its running members, and the
-  // finished members that join() consumed without removing them (the rest are in finished_).
-  Kernel* kernel_ = nullptr;
-  std::vector<detail::TaskState*> kept_;
+  Kernel* kernel_ = nullptr;  // a group with no list: whose live tasks include its running members
+  std::size_t live_ = 0;                  // members still running, daemons included
   std::size_t running_ = 0;               // non-daemon members still running
   std::deque<detail::TaskRef> finished_;  // finished members not yet consumed, in order
   WaitQueue finish_waiters_;
