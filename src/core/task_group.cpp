@@ -3,8 +3,10 @@
 #include "curio/core/task_group.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 
+#include "curio/core/kernel.hpp"
 #include "curio/core/log.hpp"
 
 namespace curio {
@@ -33,8 +35,7 @@ class Shield {
 
 TaskGroup::~TaskGroup() {
   std::size_t alive = 0;
-  while (head_) {
-    TaskState* t = head_;
+  for_each_member([&](TaskState* t) {
     if (!t->terminated) {
       ++alive;
       t->cancelled = true;
@@ -42,7 +43,7 @@ TaskGroup::~TaskGroup() {
     }
     t->joined = true;
     unlink(t);
-  }
+  });
   finished_.clear();
   if (alive) {
     log_message(LogLevel::Warning, "taskgroup-destroyed", [&] {
@@ -61,28 +62,78 @@ void TaskGroup::require_joined(const char* what) const {
   if (!joined_) throw RuntimeError(std::string("curio: TaskGroup::") + what + " requested before the group was joined");
 }
 
+template <class F>
+void TaskGroup::for_each_member(F f) const {
+  if (!listed_) {
+    // Not in the list: the running members, among the kernel's live tasks (oldest first; a
+    // member that is terminating is already in finished_), and the finished ones not consumed.
+    // With none running, the kernel is not looked at (it may be gone: a group destroyed after it).
+    std::size_t running = live_;
+    for (TaskState *t = running ? kernel_->all_head_ : nullptr, *next; t && running; t = next) {
+      next = t->all_next;
+      if (t->group == this && !t->terminated) {
+        --running;
+        f(t);
+      }
+    }
+    for (std::size_t i = 0; i < finished_.size();) {
+      TaskState* t = finished_[i].get();
+      f(t);
+      if (i < finished_.size() && finished_[i].get() == t) ++i;  // else f unlinked it (erased)
+    }
+  }
+  for (TaskState *t = head_, *next; t; t = next) {
+    next = t->group_links.next;
+    f(t);
+  }
+}
+
 void TaskGroup::link(TaskState* t) noexcept {
   t->add_ref();
   t->group = this;
-  t->group_prev = tail_;
-  t->group_next = nullptr;
-  (tail_ ? tail_->group_next : head_) = t;
+  ++members_;
+  if (!t->terminated) ++live_;
+  if (listed_)
+    append(t);
+  else if (!kernel_)
+    kernel_ = t->kernel;
+}
+
+void TaskGroup::append(TaskState* t) noexcept {
+  // The links take the place of the lazy name: format it into a given name first (kept in the
+  // side record; out of memory, the task is shown unnamed, as name() does).
+  if (t->lazy_name.format) [[unlikely]]
+    (void)t->name();
+  std::construct_at(&t->group_links, detail::GroupLinks{tail_, nullptr});
+  t->group_linked = true;
+  (tail_ ? tail_->group_links.next : head_) = t;
   tail_ = t;
 }
 
 void TaskGroup::unlink(TaskState* t) noexcept {
   if (t->group != this) return;
-  (t->group_prev ? t->group_prev->group_next : head_) = t->group_next;
-  (t->group_next ? t->group_next->group_prev : tail_) = t->group_prev;
-  t->group_prev = t->group_next = nullptr;
+  if (t->group_linked) {
+    detail::GroupLinks links = t->group_links;
+    (links.prev ? links.prev->group_links.next : head_) = links.next;
+    (links.next ? links.next->group_links.prev : tail_) = links.prev;
+    t->group_linked = false;
+    std::construct_at(&t->lazy_name);  // the shared bytes hold an empty lazy name again
+  }
   t->group = nullptr;
-  if (!t->terminated && !t->daemon) --running_;
+  --members_;
+  if (!t->terminated) {
+    --live_;
+    if (!t->daemon) --running_;
+  }
   auto it = std::find_if(finished_.begin(), finished_.end(), [t](const TaskRef& r) { return r.get() == t; });
   if (it != finished_.end()) finished_.erase(it);
   t->release();
 }
 
 void TaskGroup::adopt(TaskState* t) {
+  // A group with no list looks for its running members among one kernel's live tasks.
+  if (!listed_ && kernel_ && t->kernel != kernel_)
+    throw RuntimeError("curio: TaskGroup: a group with no member list holds tasks of one kernel");
   link(t);
   if (t->terminated) {
     if (t->daemon)
@@ -103,6 +154,7 @@ void TaskGroup::add_task(const AnyTaskHandle& task) {
 }
 
 void TaskGroup::member_done(TaskState* t) noexcept {
+  --live_;
   if (t->daemon) {
     unlink(t);
     return;
@@ -118,7 +170,10 @@ Task<TaskRef> TaskGroup::next_finished(bool remove) {
       TaskRef t = std::move(finished_.front());
       finished_.pop_front();
       t->joined = true;
-      if (remove) unlink(t.get());
+      if (remove)
+        unlink(t.get());
+      else if (!listed_)
+        append(t.get());  // still a member: a group with no list keeps these in its list
       co_return t;
     }
     if (running_ == 0) co_return TaskRef{};
@@ -135,8 +190,9 @@ Task<std::optional<AnyTaskHandle>> TaskGroup::next_done() {
 Task<> TaskGroup::cancel_running(bool daemons, bool remove) {
   Shield shield;
   std::vector<TaskRef> victims;
-  for (TaskState* t = head_; t; t = t->group_next)
+  for_each_member([&](TaskState* t) {
     if (!t->terminated && t->daemon == daemons) victims.emplace_back(t);
+  });
   for (auto& t : victims) {
     if (!t->cancelled) {
       t->cancelled = true;
@@ -178,7 +234,7 @@ Task<> TaskGroup::join() {
   // curio's finally: cancel what still runs, then the daemons, waiting for each.
   co_await cancel_running(/*daemons=*/false, /*remove=*/false);
   co_await cancel_running(/*daemons=*/true, /*remove=*/true);
-  for (TaskState* t = head_; t; t = t->group_next) t->joined = true;
+  for_each_member([](TaskState* t) { t->joined = true; });
   joined_ = true;
   if (error) std::rethrow_exception(error);
 }
@@ -195,8 +251,9 @@ std::exception_ptr TaskGroup::exception() const {
 
 std::vector<TaskState*> TaskGroup::sorted_members() const {
   std::vector<TaskState*> out;
-  for (TaskState* t = head_; t; t = t->group_next)
+  for_each_member([&](TaskState* t) {
     if (!t->daemon) out.push_back(t);
+  });
   std::sort(out.begin(), out.end(), [](TaskState* a, TaskState* b) { return a->id < b->id; });
   return out;
 }

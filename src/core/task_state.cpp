@@ -68,7 +68,7 @@ TaskState::~TaskState() {
 std::string_view TaskState::name() const noexcept {
   // Unnamed tasks are "task"; SpawnOptions::name names them (curio::where shows the functions).
   if (TaskExtras* e = extras_of(this); e && !e->name.empty()) return e->name;
-  if (lazy_name.format) [[unlikely]] {
+  if (!group_linked && lazy_name.format) [[unlikely]] {
     // Formatted once, when first shown, then kept like a given name (a task record is only
     // touched on its kernel's thread, so caching from a const accessor races with nothing).
     try {
@@ -87,7 +87,7 @@ std::string_view TaskState::name() const noexcept {
 
 void TaskState::set_name(std::string_view n) {
   extras_or_make().name.assign(n.data(), n.size());
-  lazy_name = {};
+  if (!group_linked) lazy_name = {};  // (a listed group member has no lazy name: its links are there)
 }
 
 TaskExtras& TaskState::extras_or_make() {

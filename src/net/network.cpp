@@ -179,7 +179,10 @@ Task<> run_server(Socket listening, ClientHandler handler) {
   // A spawned task's parameters live in its frame until its last handle is gone; a body local
   // closes the listening socket as soon as the server ends.
   Socket listener = std::move(listening);
-  TaskGroup clients;
+  // A group with no member list: a client task pays only its group pointer (no links, and no
+  // side record). Walking the kernel's live tasks to find the running clients happens only when
+  // the server ends.
+  TaskGroup clients(detail::NoMemberList{});
   co_await clients.scope([&]() -> Task<> {
     // The acceptor is a member like the clients, so an accept error ends the server through
     // the same path as a cancellation: every client is cancelled and joined first.

@@ -191,10 +191,31 @@ TEST(TaskCost, AConnectionErrorIsACrashWithoutTheOption) {
 }
 
 TEST(TaskCost, TheTaskRecordStaysWithinItsBudget) {
-  // 184 bytes, in the 192-byte frame-pool class (docs/performance.md, "Memory per idle
-  // connection"; it was 240): errors and cancellations live in the side record,
-  // the joiners list is one pointer, the timers hold no task pointer.
-  EXPECT_LE(sizeof(curio::detail::TaskState), 184u);
+  // 160 bytes, the 160-byte frame-pool class (docs/performance.md, "Memory per idle
+  // connection"; it was 240, then 184): errors and cancellations live in the side record,
+  // the joiners list is one pointer, the timers are their slots only, and the group links share
+  // the lazy name's bytes (run_server's group of clients keeps no list).
+  EXPECT_LE(sizeof(curio::detail::TaskState), 160u);
+}
+
+TEST(TaskCost, ALazyNameSurvivesJoiningAListedGroup) {
+  formats = 0;
+  curio::run([]() -> Task<> {
+    curio::TaskGroup g;
+    auto h = g.spawn(sleep_for(1ms), {.lazy_name = {&format_number, 5}});
+    EXPECT_EQ(formats, 1);  // formatted as it joined: the links use its bytes
+    EXPECT_TRUE(h.state_ptr()->group_linked);
+    EXPECT_EQ(h.name(), "conn 5");
+    co_await g.join();
+    EXPECT_EQ(h.name(), "conn 5");
+    auto later = curio::spawn(sleep_for(1ms), {.lazy_name = {&format_number, 6}});
+    curio::TaskGroup adopter;
+    adopter.add_task(later);
+    EXPECT_EQ(later.name(), "conn 6");
+    co_await adopter.join();
+    EXPECT_EQ(later.name(), "conn 6");
+    EXPECT_EQ(formats, 2);
+  }());
 }
 
 TEST(TaskCost, ASpawnedAndJoinedTaskHasNoSideRecord) {

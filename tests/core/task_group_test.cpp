@@ -1,5 +1,7 @@
 // TaskGroup: wait modes, errors, daemons, consuming tasks one at a time, and the scope rule
 // (no child outlives the group's scope, whatever happens in the body).
+// task_group_no_list_test.cpp runs every test again on a group that keeps no member list
+// (run_server's clients, suite TaskGroupNoMemberList): it must behave the same way.
 #include <gtest/gtest.h>
 
 #include "test_support.hpp"
@@ -10,16 +12,30 @@ using curio::Task;
 using testing::internal::CaptureStderr;
 using testing::internal::GetCapturedStderr;
 
+#ifdef CURIO_TEST_NO_MEMBER_LIST
+#define CURIO_TEST_GROUP_SUITE TaskGroupNoMemberList
+#else
+#define CURIO_TEST_GROUP_SUITE TaskGroup
+#endif
+
 namespace {
+curio::TaskGroup make_group(GroupWait wait = GroupWait::All) {
+#ifdef CURIO_TEST_NO_MEMBER_LIST
+  return curio::TaskGroup(curio::detail::NoMemberList{}, wait);
+#else
+  return curio::TaskGroup(wait);
+#endif
+}
+
 Task<std::optional<int>> maybe(std::chrono::milliseconds d, std::optional<int> v) {
   co_await curio::sleep(d);
   co_return v;
 }
 }  // namespace
 
-TEST(TaskGroup, ScopeJoinsEveryChildAndResultsAreInSpawnOrder) {
+TEST(CURIO_TEST_GROUP_SUITE, ScopeJoinsEveryChildAndResultsAreInSpawnOrder) {
   auto main = []() -> Task<std::vector<int>> {
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     co_await g.scope([&]() -> Task<> {
       g.spawn(after(30ms, 1));
       g.spawn(after(10ms, 2));
@@ -32,9 +48,9 @@ TEST(TaskGroup, ScopeJoinsEveryChildAndResultsAreInSpawnOrder) {
   EXPECT_EQ(curio::run(main()), (std::vector<int>{1, 2, 3}));
 }
 
-TEST(TaskGroup, BodyMayTakeTheGroupAsArgument) {
+TEST(CURIO_TEST_GROUP_SUITE, BodyMayTakeTheGroupAsArgument) {
   auto main = []() -> Task<int> {
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     co_await g.scope([](curio::TaskGroup& group) -> Task<> {
       group.spawn(after(1ms, 5));
       co_return;
@@ -44,10 +60,10 @@ TEST(TaskGroup, BodyMayTakeTheGroupAsArgument) {
   EXPECT_EQ(curio::run(main()), 5);
 }
 
-TEST(TaskGroup, WaitAllStopsAtTheFirstErrorAndCancelsTheRest) {
+TEST(CURIO_TEST_GROUP_SUITE, WaitAllStopsAtTheFirstErrorAndCancelsTheRest) {
   CaptureStderr();
   auto main = []() -> Task<> {
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     curio::TaskHandle<int> slow;
     co_await g.scope([&]() -> Task<> {
       slow = g.spawn(after(10s, 1));
@@ -70,10 +86,10 @@ TEST(TaskGroup, WaitAllStopsAtTheFirstErrorAndCancelsTheRest) {
   GetCapturedStderr();
 }
 
-TEST(TaskGroup, JoinNeverRaisesAChildsError) {
+TEST(CURIO_TEST_GROUP_SUITE, JoinNeverRaisesAChildsError) {
   CaptureStderr();
   auto main = []() -> Task<bool> {
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     g.spawn(fail_after(1ms));
     co_await g.join();
     co_return g.exception() != nullptr;
@@ -82,9 +98,9 @@ TEST(TaskGroup, JoinNeverRaisesAChildsError) {
   GetCapturedStderr();
 }
 
-TEST(TaskGroup, WaitAllCountsAChildCancelledOnItsOwnAsRaising) {
+TEST(CURIO_TEST_GROUP_SUITE, WaitAllCountsAChildCancelledOnItsOwnAsRaising) {
   auto main = []() -> Task<bool> {
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     curio::TaskHandle<int> slow;
     co_await g.scope([&]() -> Task<> {
       slow = g.spawn(after(10s, 1));
@@ -97,9 +113,9 @@ TEST(TaskGroup, WaitAllCountsAChildCancelledOnItsOwnAsRaising) {
   EXPECT_TRUE(curio::run(main()));
 }
 
-TEST(TaskGroup, WaitAnyEndsAtTheFirstTaskToFinish) {
+TEST(CURIO_TEST_GROUP_SUITE, WaitAnyEndsAtTheFirstTaskToFinish) {
   auto main = []() -> Task<int> {
-    curio::TaskGroup g(GroupWait::Any);
+    curio::TaskGroup g = make_group(GroupWait::Any);
     co_await g.scope([&]() -> Task<> {
       g.spawn(after(10s, 1));
       g.spawn(after(5ms, 2));
@@ -111,9 +127,9 @@ TEST(TaskGroup, WaitAnyEndsAtTheFirstTaskToFinish) {
   EXPECT_EQ(curio::run(main()), 2);
 }
 
-TEST(TaskGroup, WaitObjectEndsAtTheFirstNonNoneResult) {
+TEST(CURIO_TEST_GROUP_SUITE, WaitObjectEndsAtTheFirstNonNoneResult) {
   auto main = []() -> Task<std::optional<int>> {
-    curio::TaskGroup g(GroupWait::Object);
+    curio::TaskGroup g = make_group(GroupWait::Object);
     co_await g.scope([&]() -> Task<> {
       g.spawn(maybe(1ms, std::nullopt));
       g.spawn(maybe(10ms, 42));
@@ -125,9 +141,9 @@ TEST(TaskGroup, WaitObjectEndsAtTheFirstNonNoneResult) {
   EXPECT_EQ(curio::run(main()), 42);
 }
 
-TEST(TaskGroup, WaitObjectWithOnlyNoneResultsHasNoResult) {
+TEST(CURIO_TEST_GROUP_SUITE, WaitObjectWithOnlyNoneResultsHasNoResult) {
   auto main = []() -> Task<> {
-    curio::TaskGroup g(GroupWait::Object);
+    curio::TaskGroup g = make_group(GroupWait::Object);
     co_await g.scope([&]() -> Task<> {
       g.spawn(maybe(1ms, std::nullopt));
       g.spawn(maybe(2ms, std::nullopt));
@@ -139,9 +155,9 @@ TEST(TaskGroup, WaitObjectWithOnlyNoneResultsHasNoResult) {
   curio::run(main());
 }
 
-TEST(TaskGroup, WaitNoneCancelsEverythingAtOnce) {
+TEST(CURIO_TEST_GROUP_SUITE, WaitNoneCancelsEverythingAtOnce) {
   auto main = []() -> Task<bool> {
-    curio::TaskGroup g(GroupWait::None);
+    curio::TaskGroup g = make_group(GroupWait::None);
     curio::TaskHandle<int> h;
     co_await g.scope([&]() -> Task<> {
       h = g.spawn(after(10s, 1));
@@ -152,9 +168,9 @@ TEST(TaskGroup, WaitNoneCancelsEverythingAtOnce) {
   EXPECT_TRUE(curio::run(main()));
 }
 
-TEST(TaskGroup, EmptyGroupHasNoResult) {
+TEST(CURIO_TEST_GROUP_SUITE, EmptyGroupHasNoResult) {
   auto main = []() -> Task<> {
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     co_await g.join();
     EXPECT_THROW(g.result<int>(), curio::RuntimeError);
     EXPECT_TRUE(g.exceptions().empty());
@@ -162,9 +178,9 @@ TEST(TaskGroup, EmptyGroupHasNoResult) {
   curio::run(main());
 }
 
-TEST(TaskGroup, ResultsBeforeJoinAreAnError) {
+TEST(CURIO_TEST_GROUP_SUITE, ResultsBeforeJoinAreAnError) {
   auto main = []() -> Task<> {
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     g.spawn(after(1ms, 1));
     EXPECT_THROW(g.results<int>(), curio::RuntimeError);
     EXPECT_THROW(g.result<int>(), curio::RuntimeError);
@@ -175,10 +191,10 @@ TEST(TaskGroup, ResultsBeforeJoinAreAnError) {
   curio::run(main());
 }
 
-TEST(TaskGroup, BodyErrorCancelsAndJoinsChildrenBeforeItPropagates) {
+TEST(CURIO_TEST_GROUP_SUITE, BodyErrorCancelsAndJoinsChildrenBeforeItPropagates) {
   auto main = []() -> Task<std::vector<std::string>> {
     std::vector<std::string> log;
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     try {
       co_await g.scope([&]() -> Task<> {
         g.spawn([&]() -> Task<> {
@@ -200,11 +216,11 @@ TEST(TaskGroup, BodyErrorCancelsAndJoinsChildrenBeforeItPropagates) {
   EXPECT_EQ(curio::run(main()), (std::vector<std::string>{"child cancelled", "body error propagated"}));
 }
 
-TEST(TaskGroup, OwnerCancelledInsideTheScopeCancelsTheChildrenFirst) {
+TEST(CURIO_TEST_GROUP_SUITE, OwnerCancelledInsideTheScopeCancelsTheChildrenFirst) {
   auto main = []() -> Task<std::vector<std::string>> {
     std::vector<std::string> log;
     auto owner = curio::spawn([&]() -> Task<> {
-      curio::TaskGroup g;
+      curio::TaskGroup g = make_group();
       try {
         co_await g.scope([&]() -> Task<> {
           g.spawn([&]() -> Task<> {
@@ -229,9 +245,9 @@ TEST(TaskGroup, OwnerCancelledInsideTheScopeCancelsTheChildrenFirst) {
   EXPECT_EQ(curio::run(main()), (std::vector<std::string>{"child cancelled", "owner cancelled"}));
 }
 
-TEST(TaskGroup, OwnerTimeoutCancelsTheChildren) {
+TEST(CURIO_TEST_GROUP_SUITE, OwnerTimeoutCancelsTheChildren) {
   auto main = []() -> Task<bool> {
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     curio::TaskHandle<int> child;
     try {
       co_await curio::timeout_after(10ms, g.scope([&]() -> Task<> {
@@ -246,9 +262,9 @@ TEST(TaskGroup, OwnerTimeoutCancelsTheChildren) {
   EXPECT_TRUE(curio::run(main()));
 }
 
-TEST(TaskGroup, DaemonsAreCancelledAtJoinAndLeftOutOfResults) {
+TEST(CURIO_TEST_GROUP_SUITE, DaemonsAreCancelledAtJoinAndLeftOutOfResults) {
   auto main = []() -> Task<> {
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     curio::TaskHandle<int> daemon;
     co_await g.scope([&]() -> Task<> {
       daemon = g.spawn(after(10s, 99), {.daemon = true});
@@ -262,9 +278,9 @@ TEST(TaskGroup, DaemonsAreCancelledAtJoinAndLeftOutOfResults) {
   curio::run(main());
 }
 
-TEST(TaskGroup, NextDoneReturnsTasksInCompletionOrderThenNothing) {
+TEST(CURIO_TEST_GROUP_SUITE, NextDoneReturnsTasksInCompletionOrderThenNothing) {
   auto main = []() -> Task<std::vector<int>> {
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     g.spawn(after(30ms, 3));
     g.spawn(after(10ms, 1));
     g.spawn(after(20ms, 2));
@@ -278,10 +294,10 @@ TEST(TaskGroup, NextDoneReturnsTasksInCompletionOrderThenNothing) {
   EXPECT_EQ(curio::run(main()), (std::vector<int>{1, 2, 3}));
 }
 
-TEST(TaskGroup, NextResultReturnsValuesAndReRaisesErrorsUnwrapped) {
+TEST(CURIO_TEST_GROUP_SUITE, NextResultReturnsValuesAndReRaisesErrorsUnwrapped) {
   CaptureStderr();
   auto main = []() -> Task<> {
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     g.spawn(after(1ms, 7));
     g.spawn(fail_after(10ms));
     EXPECT_EQ(co_await g.next_result<int>(), 7);
@@ -298,9 +314,9 @@ TEST(TaskGroup, NextResultReturnsValuesAndReRaisesErrorsUnwrapped) {
   GetCapturedStderr();
 }
 
-TEST(TaskGroup, NextResultOnAnEmptyGroupIsAnError) {
+TEST(CURIO_TEST_GROUP_SUITE, NextResultOnAnEmptyGroupIsAnError) {
   auto main = []() -> Task<bool> {
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     try {
       co_await g.next_result<int>();
     } catch (const curio::RuntimeError&) {
@@ -311,9 +327,9 @@ TEST(TaskGroup, NextResultOnAnEmptyGroupIsAnError) {
   EXPECT_TRUE(curio::run(main()));
 }
 
-TEST(TaskGroup, CancelRemainingCancelsAndRemovesRunningTasks) {
+TEST(CURIO_TEST_GROUP_SUITE, CancelRemainingCancelsAndRemovesRunningTasks) {
   auto main = []() -> Task<> {
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     auto a = g.spawn(after(10s, 1));
     auto b = g.spawn(after(10s, 2));
     co_await curio::sleep(1ms);
@@ -325,11 +341,11 @@ TEST(TaskGroup, CancelRemainingCancelsAndRemovesRunningTasks) {
   curio::run(main());
 }
 
-TEST(TaskGroup, AddTaskAcceptsAFinishedTask) {
+TEST(CURIO_TEST_GROUP_SUITE, AddTaskAcceptsAFinishedTask) {
   auto main = []() -> Task<int> {
     auto h = curio::spawn(after(1ms, 4));
     co_await h.wait();
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     g.add_task(h);
     co_await g.join();
     co_return g.results<int>().at(0);
@@ -337,9 +353,9 @@ TEST(TaskGroup, AddTaskAcceptsAFinishedTask) {
   EXPECT_EQ(curio::run(main()), 4);
 }
 
-TEST(TaskGroup, AddingATaskOfAnotherGroupIsAnError) {
+TEST(CURIO_TEST_GROUP_SUITE, AddingATaskOfAnotherGroupIsAnError) {
   auto main = []() -> Task<> {
-    curio::TaskGroup g1, g2;
+    curio::TaskGroup g1 = make_group(), g2 = make_group();
     auto h = g1.spawn(after(1ms, 1));
     EXPECT_THROW(g2.add_task(h), curio::RuntimeError);
     co_await g1.join();
@@ -348,18 +364,18 @@ TEST(TaskGroup, AddingATaskOfAnotherGroupIsAnError) {
   curio::run(main());
 }
 
-TEST(TaskGroup, SpawnAfterJoinIsAnError) {
+TEST(CURIO_TEST_GROUP_SUITE, SpawnAfterJoinIsAnError) {
   auto main = []() -> Task<> {
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     co_await g.join();
     EXPECT_THROW(g.spawn(after(1ms, 1)), curio::RuntimeError);
   };
   curio::run(main());
 }
 
-TEST(TaskGroup, JoiningAMemberRemovesItFromTheGroup) {
+TEST(CURIO_TEST_GROUP_SUITE, JoiningAMemberRemovesItFromTheGroup) {
   auto main = []() -> Task<> {
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     auto a = g.spawn(after(1ms, 1));
     g.spawn(after(2ms, 2));
     EXPECT_EQ(co_await a.join(), 1);
@@ -369,12 +385,12 @@ TEST(TaskGroup, JoiningAMemberRemovesItFromTheGroup) {
   curio::run(main());
 }
 
-TEST(TaskGroup, DestroyedWithRunningTasksCancelsThemAndReportsTheMisuse) {
+TEST(CURIO_TEST_GROUP_SUITE, DestroyedWithRunningTasksCancelsThemAndReportsTheMisuse) {
   CaptureStderr();
   auto main = []() -> Task<bool> {
     curio::TaskHandle<int> h;
     {
-      curio::TaskGroup g;
+      curio::TaskGroup g = make_group();
       h = g.spawn(after(10s, 1));
     }
     co_await h.wait();
@@ -384,10 +400,10 @@ TEST(TaskGroup, DestroyedWithRunningTasksCancelsThemAndReportsTheMisuse) {
   EXPECT_NE(GetCapturedStderr().find("TaskGroup destroyed with 1 running task"), std::string::npos);
 }
 
-TEST(TaskGroup, GroupMembersAreNotReportedAsNeverJoined) {
+TEST(CURIO_TEST_GROUP_SUITE, GroupMembersAreNotReportedAsNeverJoined) {
   CaptureStderr();
   auto main = []() -> Task<> {
-    curio::TaskGroup g;
+    curio::TaskGroup g = make_group();
     co_await g.scope([&]() -> Task<> {
       g.spawn(after(1ms, 1));
       co_return;

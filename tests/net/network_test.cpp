@@ -235,6 +235,56 @@ TEST(Network, AHandlerThatReturnsWithoutClosingEndsTheConnection) {
   curio::run(main());
 }
 
+TEST(Network, AClientTaskHasNoSideRecordAndNoGroupLinks) {
+  auto main = []() -> Task<> {
+    LoopbackServer srv;
+    std::uint16_t port = srv.port;
+    bool in_group = false, linked = true, side_record = true;
+    auto handler = [&](Socket client, SocketAddress) -> Task<> {
+      curio::detail::TaskState* me = curio::current_task().state_ptr();
+      in_group = me->group != nullptr;
+      linked = me->group_linked;  // the server's group keeps no member list
+      side_record = me->extras != nullptr;
+      co_await client.sendall("x");
+    };
+    auto server = curio::spawn(curio::run_server(std::move(srv.listener), handler));
+    Socket c = co_await curio::timeout_after(1s, curio::open_connection("127.0.0.1", port));
+    EXPECT_EQ(co_await curio::timeout_after(1s, c.recv()), "x");
+    EXPECT_TRUE(in_group);
+    EXPECT_FALSE(linked);
+    EXPECT_FALSE(side_record);
+    co_await server.cancel();
+  };
+  curio::run(main());
+}
+
+TEST(Network, CancellingTheServerLeavesTheKernelsOtherTasksAlone) {
+  auto main = []() -> Task<> {
+    LoopbackServer srv;
+    std::uint16_t port = srv.port;
+    int started = 0;
+    auto handler = [&](Socket client, SocketAddress) -> Task<> {
+      ++started;
+      co_await client.recv();
+    };
+    auto before = curio::spawn([]() -> Task<> { co_await curio::sleep(10s); });
+    auto server = curio::spawn(curio::run_server(std::move(srv.listener), handler));
+    Socket c1 = co_await curio::open_connection("127.0.0.1", port);
+    auto between = curio::spawn([]() -> Task<> { co_await curio::sleep(10s); });
+    Socket c2 = co_await curio::open_connection("127.0.0.1", port);
+    for (int i = 0; i < 100 && started < 2; ++i) co_await curio::sleep(1ms);
+    EXPECT_EQ(started, 2);
+    EXPECT_TRUE(co_await server.cancel());
+    EXPECT_EQ(co_await curio::timeout_after(1s, c1.recv()), "");
+    EXPECT_EQ(co_await curio::timeout_after(1s, c2.recv()), "");
+    EXPECT_FALSE(before.terminated());
+    EXPECT_FALSE(between.terminated());
+    co_await before.cancel();
+    co_await between.cancel();
+  };
+  curio::run(main());
+}
+
 TEST(Network, ClientTasksAreNamedAfterThePeerAddress) {
   auto main = []() -> Task<> {
     LoopbackServer srv;

@@ -2,7 +2,7 @@
 // A kernel runs tasks on one thread: a ready queue, a timer heap, an I/O poller (epoll or
 // io_uring, chosen when the kernel is made) and an eventfd inbox for wakeups from other threads.
 // Everything else talks to it through the trap set in curio/core/traps.hpp (class detail::Traps
-// is the only friend).
+// is the only friend, with TaskGroup, which reads the list of live tasks).
 #pragma once
 
 #include <atomic>
@@ -115,6 +115,7 @@ class Kernel {
 
  private:
   friend struct detail::Traps;
+  friend class TaskGroup;  // a group with no member list finds its running members in all_head_
   using TaskState = detail::TaskState;
 
   TaskState* start_main(std::coroutine_handle<> root, detail::PromiseBase* promise, const detail::ResultOps* ops);

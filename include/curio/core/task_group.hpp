@@ -24,6 +24,16 @@
 
 namespace curio {
 
+namespace detail {
+// TaskGroup(detail::NoMemberList{}): a group that keeps no list of its members, so that
+// membership costs a task record its group pointer only (docs/performance.md, issue 13):
+// run_server's group of clients, one per connection, enumerated only when the server ends. Such a
+// group finds its running members by walking its kernel's list of live tasks (all of them, each
+// time it cancels, joins or is destroyed); it lists only the finished members that join()
+// consumed and kept. Every member must be a task of one kernel.
+struct NoMemberList {};
+}  // namespace detail
+
 // When join() ends (curio's wait=all/any/object/None).
 enum class GroupWait {
   All,     // every task finished, or the first one that raised (or was cancelled)
@@ -35,6 +45,7 @@ enum class GroupWait {
 class TaskGroup {
  public:
   explicit TaskGroup(GroupWait wait = GroupWait::All) noexcept : wait_(wait) {}
+  explicit TaskGroup(detail::NoMemberList, GroupWait wait = GroupWait::All) noexcept : wait_(wait), listed_(false) {}
   ~TaskGroup();
   TaskGroup(const TaskGroup&) = delete;
   TaskGroup& operator=(const TaskGroup&) = delete;
@@ -110,16 +121,25 @@ class TaskGroup {
   void require_joined(const char* what) const;
   void adopt(detail::TaskState* t);
   void link(detail::TaskState* t) noexcept;
+  void append(detail::TaskState* t) noexcept;  // to the member list
   void unlink(detail::TaskState* t) noexcept;
   void member_done(detail::TaskState* t) noexcept;
   std::vector<detail::TaskState*> sorted_members() const;
+  // Calls f(t) for each member, oldest first (running ones first in a group with no list); f
+  // may unlink t, and no other member.
+  template <class F>
+  void for_each_member(F f) const;
   Task<detail::TaskRef> next_finished(bool remove);
   Task<> cancel_running(bool daemons, bool remove);
 
   GroupWait wait_;
   bool joined_ = false;
-  detail::TaskState* head_ = nullptr;  // members, oldest first
+  bool listed_ = true;                 // false: detail::NoMemberList
+  std::size_t members_ = 0;            // in both kinds of group
+  detail::TaskState* head_ = nullptr;  // members, oldest first, linked through their group_links
   detail::TaskState* tail_ = nullptr;
+  Kernel* kernel_ = nullptr;  // a group with no list: whose live tasks include its running members
+  std::size_t live_ = 0;                  // members still running, daemons included
   std::size_t running_ = 0;               // non-daemon members still running
   std::deque<detail::TaskRef> finished_;  // finished members not yet consumed, in order
   WaitQueue finish_waiters_;
@@ -147,7 +167,7 @@ Task<> TaskGroup::scope(F&& body) {
 
 template <class T>
 Task<T> TaskGroup::next_result() {
-  if (!head_) throw RuntimeError("curio: TaskGroup::next_result on an empty group");
+  if (members_ == 0) throw RuntimeError("curio: TaskGroup::next_result on an empty group");
   auto t = co_await next_done();
   if (!t) throw RuntimeError("curio: TaskGroup::next_result on an empty group");
   co_return t->template result_as<T>();

@@ -176,16 +176,24 @@ struct TaskExtrasDeleter {
   void operator()(TaskExtrasBase* e) const noexcept;
 };
 
-// A task's two timers. The timer heap's nodes hold no task pointer: of_timer finds the task
-// from the node's place here (a standard-layout struct, so offsetof is defined).
-struct TaskTimers {
-  static constexpr std::uint8_t kSleep = 0, kTimeout = 1;
-  TimerNode sleep_timer{TimerNode::kNotArmed, kSleep};
-  TimerNode timeout_timer{TimerNode::kNotArmed, kTimeout};  // armed at the active (nearest) deadline
+// A task's two timers. The timer heap's nodes hold only their slot: of_timer finds the task, and
+// which timer fired, from the node's address (a standard-layout struct, so offsetof is defined).
+// The pair is 8-byte aligned, so the timeout timer is the one 4 bytes past a multiple of 8.
+struct alignas(8) TaskTimers {
+  TimerNode sleep_timer;
+  TimerNode timeout_timer;  // armed at the active (nearest) deadline
+};
+static_assert(sizeof(TaskTimers) == 8 && offsetof(TaskTimers, sleep_timer) == 0 &&
+              offsetof(TaskTimers, timeout_timer) == 4);
+
+// A member's links in its TaskGroup's list of members (see TaskState::group).
+struct GroupLinks {
+  TaskState* prev;
+  TaskState* next;
 };
 
-// 184 bytes (the 192-byte frame-pool class; tests/core/task_cost_test.cpp): what every switch, spawn and
-// join touches stays here; errors and cancellations live in the side record.
+// 160 bytes (the 160-byte frame-pool class; tests/core/task_cost_test.cpp): what every switch,
+// spawn and join touches stays here; errors and cancellations live in the side record.
 class TaskState : public TaskTimers {
  public:
   TaskState(Kernel* k, std::coroutine_handle<> root, std::uint64_t id, std::uint64_t parent_id, bool daemon) noexcept;
@@ -217,7 +225,8 @@ class TaskState : public TaskTimers {
   void set_trap_error(std::exception_ptr e) { side().trap_error = std::move(e); }
 
   static TaskState* of_timer(TimerNode* n) noexcept {
-    std::size_t offset = n->tag == kTimeout ? offsetof(TaskTimers, timeout_timer) : offsetof(TaskTimers, sleep_timer);
+    bool timeout = reinterpret_cast<std::uintptr_t>(n) % alignof(TaskTimers) == offsetof(TaskTimers, timeout_timer);
+    std::size_t offset = timeout ? offsetof(TaskTimers, timeout_timer) : offsetof(TaskTimers, sleep_timer);
     return static_cast<TaskState*>(reinterpret_cast<TaskTimers*>(reinterpret_cast<char*>(n) - offset));
   }
 
@@ -249,12 +258,19 @@ class TaskState : public TaskTimers {
   // Scheduling slices (curio's Task.cycles: TaskHandle::cycles(), the monitor's ps, where).
   // Stays here: incremented on every switch, where a side record would cost a test and a load.
   std::uint64_t cycles = 0;
-  // Every tcp_server client is a member of the server's group, so these stay here (in the side
-  // record they would make one per connection).
+  // The task group it belongs to, if any. Every tcp_server client is a member of the server's
+  // group, so the pointer stays here (in the side record it would make one per connection); that
+  // group keeps no list of its members (it finds its running clients in the kernel's list of live
+  // tasks when it cancels them), so a client pays these 8 bytes only. Other groups list theirs.
   TaskGroup* group = nullptr;
-  TaskState* group_prev = nullptr;  // the group's member list
-  TaskState* group_next = nullptr;
-  LazyTaskName lazy_name;  // see SpawnOptions (16 bytes; the promise pointer they replace was 8)
+  // The lazy name (see SpawnOptions) or, while group_linked, the task's links in its group's list
+  // of members: only run_server's clients have lazy names and their group keeps no list, so the
+  // two share 16 bytes. A task that joins a listed group has its lazy name formatted first (it
+  // becomes a given name), so it is never lost (TaskGroup::link).
+  union {
+    LazyTaskName lazy_name{};  // valid while !group_linked (then also holds {} for most tasks)
+    GroupLinks group_links;    // valid while group_linked
+  };
 
   std::uint32_t refs = 1;
   std::uint16_t no_cancel_depth = 0;  // nesting of disable_cancellation
@@ -266,6 +282,7 @@ class TaskState : public TaskTimers {
   bool joined : 1 = false;  // its outcome was collected (join, group, cancel after end)
   bool result_read : 1 = false;
   bool quiet_connection_errors : 1 = false;  // see SpawnOptions
+  bool group_linked : 1 = false;             // in its group's member list: group_links, not lazy_name
 };
 
 // Called by the kernel when a member of a task group terminates (defined with TaskGroup).
