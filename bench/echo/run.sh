@@ -32,6 +32,13 @@ start_server() {  # name -> pid
   done
   echo "$pid"
 }
+# The server runs in start_server's subshell, so `wait` cannot reap it: poll until it is gone
+# (an io_uring server with 10,000 sockets takes a while to exit, and the next one reuses its port).
+stop_server() {
+  kill "$1" 2>/dev/null || true
+  for _ in $(seq 200); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done
+  kill -9 "$1" 2>/dev/null || true
+}
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
@@ -50,7 +57,7 @@ for name in "${servers[@]}"; do
       cpu[$key]=$(awk -v d=$((c1 - c0)) -v t="$tick" -v r="${rate[$key]}" -v s="$secs" 'BEGIN{printf "%.0f", d / t * 1e9 / (r * s)}')
     done
   done
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  stop_server "$pid"
   # Idle connections: RSS growth of a fresh server holding 10,000 connections.
   pid=$(start_server "$name")
   before=$(rss_kb "$pid")
@@ -63,7 +70,7 @@ for name in "${servers[@]}"; do
   mem[$name]=$(( (after - before) * 1024 / 10000 ))
   wait "$lg" || true
   rm -f "$fifo"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  stop_server "$pid"
 done
 
 printf '\nmsgs/s (server CPU ns per message)\n%-5s %-5s' conns size
