@@ -4,7 +4,6 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <vector>
@@ -40,9 +39,7 @@ class EpollPoller final : public Poller {
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, reg.fd, &ev) < 0) throw_system_error("epoll_ctl(ADD)");
   }
 
-  void remove(FdRegistration& reg) noexcept override {
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, reg.fd, nullptr);
-  }
+  void remove(FdRegistration& reg) noexcept override { ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, reg.fd, nullptr); }
 
   int pollable_descriptor() override { return epoll_fd_; }
 
@@ -66,10 +63,9 @@ class EpollPoller final : public Poller {
       }
       for (int i = 0; i < n; ++i) {
         std::uint32_t ev = events_[i].events;
-        out.push_back(PollEvent{static_cast<FdRegistration*>(events_[i].data.ptr),
-                                (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0,
-                                (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0,
-                                (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)) != 0});
+        out.push_back(PollEvent{
+            static_cast<FdRegistration*>(events_[i].data.ptr), (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0,
+            (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0, (ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR | EPOLLPRI)) != 0});
       }
       if (static_cast<std::size_t>(n) < events_.size()) return;
       timeout_ms = 0;

@@ -398,8 +398,8 @@ void Kernel::dispatch_io(const detail::PollEvent& ev) noexcept {
     if (TaskState* t = reg->reader) {
       // Only IoAwaiter fills the reader slot, and it is the task's undo context while it waits.
       auto* a = static_cast<detail::Traps::IoAwaiter*>(t->undo_ctx);
-      if (!a->has_attempt || static_cast<detail::Traps::IoAttemptAwaiter*>(a)->attempt(
-                                 *static_cast<detail::Traps::IoAttemptAwaiter*>(a))) {
+      auto* attempt = a->has_attempt ? static_cast<detail::Traps::IoAttemptAwaiter*>(a) : nullptr;
+      if (!attempt || attempt->attempt(*attempt)) {
         reg->reader = nullptr;
         reschedule(t);
       }

@@ -21,7 +21,8 @@ SocketRecv::SocketRecv(Socket& socket, std::size_t maxsize, int flags) noexcept
       flags_(flags),
       data_() {}
 
-SocketRecv::SocketRecv(Task<std::string> completion) noexcept : maxsize_(kCompletion), completion_(std::move(completion)) {}
+SocketRecv::SocketRecv(Task<std::string> completion) noexcept
+    : maxsize_(kCompletion), completion_(std::move(completion)) {}
 
 SocketRecv::SocketRecv(SocketRecv&& o) noexcept
     : IoAttemptAwaiter(o), socket_(o.socket_), maxsize_(o.maxsize_), flags_(o.flags_) {

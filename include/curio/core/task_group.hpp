@@ -138,7 +138,7 @@ class TaskGroup {
   std::size_t members_ = 0;            // in both kinds of group
   detail::TaskState* head_ = nullptr;  // members, oldest first, linked through their group_links
   detail::TaskState* tail_ = nullptr;
-  Kernel* kernel_ = nullptr;  // a group with no list: whose live tasks include its running members
+  Kernel* kernel_ = nullptr;              // a group with no list: whose live tasks include its running members
   std::size_t live_ = 0;                  // members still running, daemons included
   std::size_t running_ = 0;               // non-daemon members still running
   std::deque<detail::TaskRef> finished_;  // finished members not yet consumed, in order

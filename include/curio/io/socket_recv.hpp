@@ -43,7 +43,7 @@ class SocketRecv : private detail::Traps::IoAttemptAwaiter {
   // The io_uring completion path (CURIO_URING_SOCKETS=1): a coroutine, awaited inline.
   explicit SocketRecv(Task<std::string> completion) noexcept;
 
-  bool read_now(int fd) noexcept;  // one recv(2); false if it would block
+  bool read_now(int fd) noexcept;                                         // one recv(2); false if it would block
   static bool read_on_edge(detail::Traps::IoAttemptAwaiter& a) noexcept;  // the attempt
   [[noreturn]] void raise_error() const;
 

@@ -27,8 +27,10 @@ struct ClientHandler : std::function<Task<>(Socket client, SocketAddress address
   using Function::Function;
   template <class F>
   requires(std::is_invocable_r_v<Task<>, F&, Socket> && !std::is_invocable_v<F&, Socket, SocketAddress>)
-  ClientHandler(F handler)
-      : Function([handler = std::move(handler)](Socket client, SocketAddress) mutable { return handler(std::move(client)); }) {}
+      ClientHandler(F handler)
+      : Function([handler = std::move(handler)](Socket client, SocketAddress) mutable {
+          return handler(std::move(client));
+        }) {}
 };
 
 // Resolves host (a name or a numeric address) without blocking the kernel: numeric hosts
