@@ -5,7 +5,7 @@ warmed-up baseline, divided by the connections, is the per-connection figure. Th
 cost is read from /proc/slabinfo (all slab caches) and /proc/net/sockstat around the same steps;
 that figure covers both ends of each loopback connection and whatever else the machine did
 meanwhile, so it is an estimate.
-  measure.py BUILD_DIR WORK_DIR [--counts 1000,15000] [--servers curio,asio,epoll,go,node]"""
+  measure.py BUILD_DIR WORK_DIR [--counts 1000,15000] [--servers curio,asio,epoll,go,node,tokio,libuv]"""
 import argparse
 import os
 import socket
@@ -18,7 +18,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("build")
 ap.add_argument("work")
 ap.add_argument("--counts", default="1000,15000")
-ap.add_argument("--servers", default="curio,asio,epoll,go,node")
+ap.add_argument("--servers", default="curio,asio,epoll,go,node,tokio,libuv")
 args = ap.parse_args()
 counts = [int(c) for c in args.counts.split(",")]
 
@@ -28,6 +28,8 @@ servers = {
     "epoll": (["{b}/bench/echo/echo_epoll_server", "--port", "{p}"], {}),
     "go": (["{w}/go_echo", "{p}"], {"GOMAXPROCS": "1"}),
     "node": (["node", os.path.join(here, "node_echo.js"), "{p}"], {}),
+    "tokio": (["{w}/tokio_echo", "{p}"], {}),  # built by run.sh (bench/memory/tokio_echo)
+    "libuv": (["{b}/bench/memory/echo_libuv_server", "--port", "{p}"], {}),
 }
 
 
