@@ -4,7 +4,7 @@
 # server; each server pinned to CPU 0, the load generator to CPU 1, all in one run. Loads: 1,
 # 100, 1000 connections in ping-pong with 64 B and 1 KiB messages (msgs/s and the server's CPU
 # time per message, from /proc/PID/stat); then 10,000 idle connections for the server's memory
-# per connection.
+# per connection, 0.5 s after each made its one echo and again after 3 s of silence.
 # Usage: bench/echo/run.sh [build-dir (default build/bench)] [seconds per load (default 3)]
 #        ECHO_SERVERS="ours_epoll ours_uring epoll uring" narrows the set.
 set -euo pipefail
@@ -43,7 +43,7 @@ rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 
-declare -A rate cpu mem
+declare -A rate cpu mem mem_settled
 for name in "${servers[@]}"; do
   pid=$(start_server "$name")
   for conns in 1 100 1000; do
@@ -68,6 +68,11 @@ for name in "${servers[@]}"; do
   sleep 0.5
   after=$(rss_kb "$pid")
   mem[$name]=$(( (after - before) * 1024 / 10000 ))
+  # The same connections after 3 s of silence: what a server gives back once a burst is over
+  # (curio's io_uring buffer ring shrinks after a quiet second).
+  sleep 2.5
+  settled=$(rss_kb "$pid")
+  mem_settled[$name]=$(( (settled - before) * 1024 / 10000 ))
   wait "$lg" || true
   rm -f "$fifo"
   stop_server "$pid"
@@ -96,4 +101,6 @@ for conns in 1 100 1000; do
 done
 printf '\nserver memory per idle connection (10,000 connections):'
 for name in "${servers[@]}"; do printf ' %s %s B,' "$name" "${mem[$name]}"; done
+printf '\nthe same after 3 s of silence:'
+for name in "${servers[@]}"; do printf ' %s %s B,' "$name" "${mem_settled[$name]}"; done
 printf '\n'

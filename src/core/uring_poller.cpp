@@ -53,9 +53,14 @@ constexpr std::uint64_t write_data(std::uint32_t i) { return (std::uint64_t{i} <
 // which no reap lent more than an eighth of limit_, limit_ drops to four times that peak (at
 // least kFirstBatch): a recycled buffer at or above it is not provided again, and such buffers'
 // pages are released at the next wait, one madvise(MADV_DONTNEED) per contiguous run of ids.
-// A buffer can be released only once the OS kernel has handed it back: those still in the ring
-// come out as bytes arrive (at most one ring's worth of arrivals), so after a burst followed by
-// silence the ring stays as the burst left it (nothing can be taken back from a buffer ring).
+// Buffers above the new limit that still sit in the OS kernel's ring cannot be taken out of it,
+// but their pages are released at the shrink all the same (dormant): the OS kernel writes into a
+// provided buffer only in this thread (a recv completes in task work, which runs at this
+// thread's system calls, never during the madvise), and a page it writes later is simply
+// faulted in again. A dormant buffer that comes out with bytes is parked when handed back. While
+// the ring is grown, wait() sleeps at most until the quiet period ends, so a burst followed by
+// silence gives its pages back within about two periods instead of holding them until traffic
+// resumes.
 constexpr unsigned kBufCount = 2048;  // a power of two
 constexpr unsigned kBufSize = 4096;
 constexpr unsigned kFirstBatch = 64;              // a power of two, at most kBufCount
@@ -204,13 +209,11 @@ class UringPoller final : public Poller {
       provide(bid, 0);
       io_uring_buf_ring_advance(buf_ring_, 1);
     } else {  // above the shrunk limit: its pages go at the next wait
+      if (buf_state_[bid] == kCirculating) --circulating_;  // a dormant one was not counted
       buf_state_[bid] = kParked;
-      --circulating_;
       parked_.push_back(bid);
     }
   }
-
-  std::size_t ops_in_flight() const noexcept override { return in_flight_; }
 
   std::size_t recv_buffers() const noexcept override { return circulating_ + parked_.size(); }
 
@@ -218,7 +221,10 @@ class UringPoller final : public Poller {
 
   void wait(int timeout_ms, std::vector<PollEvent>& out, std::vector<OpEvent>& ops) override {
     if (!parked_.empty()) release_parked();
-    if (limit_ > kFirstBatch) maybe_shrink();
+    if (limit_ > kFirstBatch) {
+      maybe_shrink();
+      if (limit_ > kFirstBatch) timeout_ms = until_quiet_period_ends(timeout_ms);
+    }
     if (timeout_ms == 0) {
       if (io_uring_sq_ready(&ring_) > 0) submit_or_throw(io_uring_submit(&ring_));
       // peek also enters the kernel if completions overflowed the ring, to flush them.
@@ -590,6 +596,11 @@ class UringPoller final : public Poller {
     int added = 0;
     for (unsigned bid = limit_; bid < n; ++bid) {
       if (buf_state_[bid] == kCirculating) continue;
+      if (buf_state_[bid] == kDormant) {  // still in the ring: providing it again would list it twice
+        buf_state_[bid] = kCirculating;
+        ++circulating_;
+        continue;
+      }
       buf_state_[bid] = kCirculating;
       ++circulating_;
       provide(bid, added++);
@@ -605,9 +616,43 @@ class UringPoller final : public Poller {
   void maybe_shrink() noexcept {
     std::int64_t now = coarse_now_ns();
     if (now - period_start_ns_ < kQuietNs) return;
-    if (peak_lent_ * 8 < limit_) limit_ = std::max(kFirstBatch, std::bit_ceil(peak_lent_ * 4));
+    if (peak_lent_ * 8 < limit_) {
+      unsigned old = limit_;
+      limit_ = std::max(kFirstBatch, std::bit_ceil(peak_lent_ * 4));
+      release_dormant(limit_, old);
+    }
     period_start_ns_ = now;
     peak_lent_ = 0;
+  }
+
+  // The pages of the buffers in [from, to) that sit in the OS kernel's ring: one madvise per
+  // contiguous run. Called between reaps, when nothing is lent (every lent buffer was recycled
+  // by the dispatch that followed its reap).
+  void release_dormant(unsigned from, unsigned to) noexcept {
+    if (lent_ != 0) return;
+    unsigned bid = from;
+    while (bid < to) {
+      if (buf_state_[bid] != kCirculating) {
+        ++bid;
+        continue;
+      }
+      unsigned end = bid;
+      while (end < to && buf_state_[end] == kCirculating) {
+        buf_state_[end] = kDormant;
+        --circulating_;
+        ++end;
+      }
+      (void)::madvise(buf_base_ + std::size_t{bid} * kBufSize, std::size_t{end - bid} * kBufSize, MADV_DONTNEED);
+      bid = end;
+    }
+  }
+
+  // A wait while the ring is grown ends when the quiet period does, so that the shrink (and
+  // the release of its pages) does not wait for the next completion.
+  int until_quiet_period_ends(int timeout_ms) const noexcept {
+    std::int64_t left_ns = period_start_ns_ + kQuietNs - coarse_now_ns();
+    int left_ms = left_ns <= 0 ? 1 : static_cast<int>(left_ns / 1'000'000 + 1);
+    return timeout_ms < 0 || timeout_ms > left_ms ? left_ms : timeout_ms;
   }
 
   // Gives the pages of the parked buffers back to the operating system: one madvise per
@@ -668,19 +713,19 @@ class UringPoller final : public Poller {
   io_uring_buf_ring* buf_ring_ = nullptr;
   char* buf_base_ = nullptr;
   // Per buffer id: out (not provided; its pages are not resident), circulating (in the ring or
-  // lent to a completion) or parked (handed back above limit_, pages not released yet).
-  enum : std::uint8_t { kOut, kCirculating, kParked };
+  // lent to a completion), parked (handed back above limit_, pages not released yet) or dormant
+  // (in the ring above limit_, pages released).
+  enum : std::uint8_t { kOut, kCirculating, kParked, kDormant };
   std::vector<std::uint8_t> buf_state_;
   std::vector<unsigned> parked_;
   unsigned limit_ = 0;        // ids below it circulate; ids above it are parked when handed back
-  unsigned circulating_ = 0;  // ids in the ring or lent
+  unsigned circulating_ = 0;  // ids in the ring or lent, but not dormant
   unsigned lent_ = 0;         // reaped with a buffer and not yet recycled
   unsigned peak_lent_ = 0;    // the highest lent_ at the end of a reap in this period
   bool ran_dry_ = false;      // a recv of this reap ended with ENOBUFS
   std::vector<IoOp*> rearm_;  // those recvs, armed again at the end of the reap
   bool regrown_ = false;      // the ring grew for re-armed recvs: wait() runs them at once
   std::int64_t period_start_ns_ = 0;
-  std::size_t in_flight_ = 0;
   std::size_t overflows_ = 0;  // ring_overflows()
   int inbox_fd_;
   std::vector<Slot> slots_;

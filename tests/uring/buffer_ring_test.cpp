@@ -145,3 +145,25 @@ TEST(UringBuffers, TheRingShrinksToTheFirstBatchAfterAQuietSecond) {
     EXPECT_GT(recv_buffers(), kFirstBatch);
   }());
 }
+
+// After the burst, silence: no traffic and no timer, the kernel asleep in its poll (the main
+// task waits for a worker thread). The ring still shrinks after the quiet period and the pages
+// of the buffers left in the OS kernel's ring go back, without a single arrival to trigger it;
+// a later burst reuses those buffers (zero-filled pages, still in the ring) and loses nothing.
+TEST(UringBuffers, ABurstFollowedBySilenceGivesBackTheRingsPages) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    constexpr int kN = 400;
+    Pairs pairs;
+    for (int i = 0; i < kN; ++i) pairs.push_back(Socket::pair());
+    EXPECT_EQ(co_await burst(pairs, 5), kN);
+    std::size_t grown = recv_buffers();
+    EXPECT_GT(grown, kFirstBatch);
+    // Two quiet periods (the burst's own period ends with a high peak, the next with none) and
+    // a margin; the kernel sleeps with nothing to wake it but the ring's own deadline.
+    co_await curio::run_in_thread([] { ::usleep(2'600'000); });
+    EXPECT_EQ(recv_buffers(), kFirstBatch) << "grown to " << grown;
+    EXPECT_EQ(co_await burst(pairs, 5), kN);
+    EXPECT_GT(recv_buffers(), kFirstBatch);
+  }());
+}
