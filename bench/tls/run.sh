@@ -28,6 +28,13 @@ start_server() {  # name -> pid
   for _ in $(seq 50); do grep -q ":$hex 00000000:0000 0A" /proc/net/tcp && break; sleep 0.1; done
   echo "$pid"
 }
+# The server is not this shell's child (started inside $(...)), so `wait` cannot wait for it:
+# poll until it is gone, or the next server on the same port fails to bind.
+stop_server() {
+  kill "$1" 2>/dev/null || true
+  for _ in $(seq 200); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done
+  kill -9 "$1" 2>/dev/null || true
+}
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 loadgen() { taskset -c 1 timeout 120 "$bin/tls_loadgen" "$@"; }
@@ -46,7 +53,7 @@ for name in "${servers[@]}"; do
   done
   out=$(loadgen --port "${server_port[$name]}" --conns 10 --handshakes 1 --seconds "$secs")
   hs[$name]=$(field handshakes_per_sec "$out")
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  stop_server "$pid"
   # Idle connections: RSS growth of a fresh server holding 2,000 TLS connections.
   pid=$(start_server "$name")
   before=$(rss_kb "$pid")
@@ -59,7 +66,7 @@ for name in "${servers[@]}"; do
   mem[$name]=$(( (after - before) * 1024 / 2000 ))
   wait "$lg" || true
   rm -f "$fifo"
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  stop_server "$pid"
 done
 
 printf '\n%-6s %-6s | %-24s | %-24s | %-9s\n' conns size "ours msg/s p50/p99 us" "asio msg/s p50/p99 us" "ours/asio"
