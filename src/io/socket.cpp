@@ -223,15 +223,16 @@ Task<std::size_t> recv_into(detail::FdHandle& fd, std::span<std::byte> buffer, i
 }  // namespace
 
 // Plain functions choosing the coroutine: the completion path exists only with
-// CURIO_URING_SOCKETS=1 (process-wide, read once), so without it no frame carries its state.
+// CURIO_URING_SOCKETS=1 (process-wide, read once) on an io_uring kernel whose OS kernel has the
+// multishot recv, so elsewhere (epoll, or made outside a kernel) no frame carries its state.
 Task<std::size_t> Socket::recv_into(std::span<std::byte> buffer, int flags) {
-  if (detail::ring_sockets_enabled() && stream_ && flags == 0)
+  if (detail::ring_sockets() && stream_ && flags == 0)
     return completion::recv_into(fd_, buffer, flags, stream_);
   return readiness::recv_into(fd_, buffer, flags, stream_);
 }
 
 SocketRecv Socket::recv(std::size_t maxsize, int flags) {
-  if (detail::ring_sockets_enabled() && stream_ && flags == 0)
+  if (detail::ring_sockets() && stream_ && flags == 0)
     return SocketRecv(completion::recv(*this, fd_, maxsize, flags, stream_));
   return SocketRecv(*this, maxsize, flags);
 }

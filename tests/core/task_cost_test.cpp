@@ -91,9 +91,11 @@ std::size_t frame_bytes(Make make) {
 #endif
 }
 
+// Whether this run's sockets use io_uring completions (opt-in, and never on an epoll kernel).
 bool completion_sockets() {
   const char* v = std::getenv("CURIO_URING_SOCKETS");
-  return v && std::strcmp(v, "1") == 0;
+  const char* backend = std::getenv("CURIO_BACKEND");
+  return v && std::strcmp(v, "1") == 0 && !(backend && std::strcmp(backend, "epoll") == 0);
 }
 
 }  // namespace
