@@ -208,7 +208,7 @@ class UringPoller final : public Poller {
     if (bid < limit_) {
       provide(bid, 0);
       io_uring_buf_ring_advance(buf_ring_, 1);
-    } else {  // above the shrunk limit: its pages go at the next wait
+    } else {                                                // above the shrunk limit: its pages go at the next wait
       if (buf_state_[bid] == kCirculating) --circulating_;  // a dormant one was not counted
       buf_state_[bid] = kParked;
       parked_.push_back(bid);

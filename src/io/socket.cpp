@@ -226,8 +226,7 @@ Task<std::size_t> recv_into(detail::FdHandle& fd, std::span<std::byte> buffer, i
 // CURIO_URING_SOCKETS=1 (process-wide, read once) on an io_uring kernel whose OS kernel has the
 // multishot recv, so elsewhere (epoll, or made outside a kernel) no frame carries its state.
 Task<std::size_t> Socket::recv_into(std::span<std::byte> buffer, int flags) {
-  if (detail::ring_sockets() && stream_ && flags == 0)
-    return completion::recv_into(fd_, buffer, flags, stream_);
+  if (detail::ring_sockets() && stream_ && flags == 0) return completion::recv_into(fd_, buffer, flags, stream_);
   return readiness::recv_into(fd_, buffer, flags, stream_);
 }
 

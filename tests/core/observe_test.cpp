@@ -248,8 +248,8 @@ TEST(Where, FdWaitShowsTheDescriptorAndTheAwaitingLine) {
     // recv keeps no frame of its own (SocketRecv), except on the opt-in io_uring completion path
     // (CURIO_URING_SOCKETS=1), whose coroutine frame is named for the member.
     const char* sockets = std::getenv("CURIO_URING_SOCKETS");
-    bool completion_frame = sockets && std::string_view(sockets) == "1" &&
-                            curio::Kernel::current()->backend() == curio::IoBackend::IoUring;
+    bool completion_frame =
+        sockets && std::string_view(sockets) == "1" && curio::Kernel::current()->backend() == curio::IoBackend::IoUring;
     std::size_t innermost = completion_frame ? 2 : 1;
     EXPECT_GE(tr.frames.size(), innermost);
     if (tr.frames.size() >= innermost) {

@@ -70,6 +70,24 @@ Task<int> burst(Pairs& pairs, int chunks) {
   co_return ok;
 }
 
+constexpr int kBurstPairs = 400;
+
+// kBurstPairs connection pairs and a burst over them that grows the ring: returns its size then.
+Task<std::size_t> grow_the_ring(Pairs& pairs) {
+  for (int i = 0; i < kBurstPairs; ++i) pairs.push_back(Socket::pair());
+  EXPECT_EQ(co_await burst(pairs, 5), kBurstPairs);
+  std::size_t grown = recv_buffers();
+  EXPECT_GT(grown, kFirstBatch);
+  co_return grown;
+}
+
+// After the ring shrank: another burst grows it again (into released, zero-filled pages) and
+// loses nothing.
+Task<> burst_again(Pairs& pairs) {
+  EXPECT_EQ(co_await burst(pairs, 5), kBurstPairs);
+  EXPECT_GT(recv_buffers(), kFirstBatch);
+}
+
 }  // namespace
 
 TEST(UringBuffers, IdleConnectionsWaitingInARecvHoldNoBuffer) {
@@ -125,12 +143,8 @@ TEST(UringBuffers, ABurstBeyondTheFirstBatchGrowsTheRingAndLosesNoByte) {
 TEST(UringBuffers, TheRingShrinksToTheFirstBatchAfterAQuietSecond) {
   REQUIRE_URING();
   run_uring([]() -> Task<> {
-    constexpr int kN = 400;
     Pairs pairs;
-    for (int i = 0; i < kN; ++i) pairs.push_back(Socket::pair());
-    EXPECT_EQ(co_await burst(pairs, 5), kN);
-    std::size_t grown = recv_buffers();
-    EXPECT_GT(grown, kFirstBatch);
+    std::size_t grown = co_await grow_the_ring(pairs);
     // Budget: one quiet second to decide, then one message per buffer still in the ring.
     auto& [a, b] = pairs[0];
     auto deadline = std::chrono::steady_clock::now() + 20s;
@@ -141,8 +155,7 @@ TEST(UringBuffers, TheRingShrinksToTheFirstBatchAfterAQuietSecond) {
       ++messages;
     }
     EXPECT_EQ(recv_buffers(), kFirstBatch) << "grown to " << grown << ", then " << messages << " messages";
-    EXPECT_EQ(co_await burst(pairs, 5), kN);
-    EXPECT_GT(recv_buffers(), kFirstBatch);
+    co_await burst_again(pairs);
   }());
 }
 
@@ -153,17 +166,12 @@ TEST(UringBuffers, TheRingShrinksToTheFirstBatchAfterAQuietSecond) {
 TEST(UringBuffers, ABurstFollowedBySilenceGivesBackTheRingsPages) {
   REQUIRE_URING();
   run_uring([]() -> Task<> {
-    constexpr int kN = 400;
     Pairs pairs;
-    for (int i = 0; i < kN; ++i) pairs.push_back(Socket::pair());
-    EXPECT_EQ(co_await burst(pairs, 5), kN);
-    std::size_t grown = recv_buffers();
-    EXPECT_GT(grown, kFirstBatch);
+    std::size_t grown = co_await grow_the_ring(pairs);
     // Two quiet periods (the burst's own period ends with a high peak, the next with none) and
     // a margin; the kernel sleeps with nothing to wake it but the ring's own deadline.
     co_await curio::run_in_thread([] { ::usleep(2'600'000); });
     EXPECT_EQ(recv_buffers(), kFirstBatch) << "grown to " << grown;
-    EXPECT_EQ(co_await burst(pairs, 5), kN);
-    EXPECT_GT(recv_buffers(), kFirstBatch);
+    co_await burst_again(pairs);
   }());
 }
