@@ -32,13 +32,8 @@ start_server() {  # name -> pid
   done
   echo "$pid"
 }
-# The server runs in start_server's subshell, so `wait` cannot reap it: poll until it is gone
-# (an io_uring server with 10,000 sockets takes a while to exit, and the next one reuses its port).
-stop_server() {
-  kill "$1" 2>/dev/null || true
-  for _ in $(seq 200); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done
-  kill -9 "$1" 2>/dev/null || true
-}
+# An io_uring server with 10,000 sockets takes a while to exit, and the next one reuses its port.
+source "$(dirname "$0")/../stop_server.sh"
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }

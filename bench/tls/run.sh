@@ -28,13 +28,7 @@ start_server() {  # name -> pid
   for _ in $(seq 50); do grep -q ":$hex 00000000:0000 0A" /proc/net/tcp && break; sleep 0.1; done
   echo "$pid"
 }
-# The server is not this shell's child (started inside $(...)), so `wait` cannot wait for it:
-# poll until it is gone, or the next server on the same port fails to bind.
-stop_server() {
-  kill "$1" 2>/dev/null || true
-  for _ in $(seq 200); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done
-  kill -9 "$1" 2>/dev/null || true
-}
+source "$(dirname "$0")/../stop_server.sh"
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 loadgen() { taskset -c 1 timeout 120 "$bin/tls_loadgen" "$@"; }

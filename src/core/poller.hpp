@@ -65,7 +65,7 @@ class Poller {
   // Gives a provided buffer (OpEvent::buffer) back to the OS kernel.
   virtual void recycle(int buffer) noexcept = 0;
   // Ops submitted and not yet finished (their records must stay alive). Not virtual: a busy
-  // kernel reads it every cycle (the virtual call cost a sleep(0) yield 3-4%).
+  // kernel reads it every cycle (the virtual call cost the sleep(0) yield about 8%).
   std::size_t ops_in_flight() const noexcept { return in_flight_; }
   // Provided receive buffers that may hold resident pages (in the OS kernel's ring, lent, or
   // handed back and not released yet): KernelStats::recv_buffers.

@@ -222,8 +222,9 @@ class UringPoller final : public Poller {
   void wait(int timeout_ms, std::vector<PollEvent>& out, std::vector<OpEvent>& ops) override {
     if (!parked_.empty()) release_parked();
     if (limit_ > kFirstBatch) {
-      maybe_shrink();
-      if (limit_ > kFirstBatch) timeout_ms = until_quiet_period_ends(timeout_ms);
+      std::int64_t now = coarse_now_ns();
+      maybe_shrink(now);
+      if (limit_ > kFirstBatch) timeout_ms = until_quiet_period_ends(timeout_ms, now);
     }
     if (timeout_ms == 0) {
       if (io_uring_sq_ready(&ring_) > 0) submit_or_throw(io_uring_submit(&ring_));
@@ -613,8 +614,7 @@ class UringPoller final : public Poller {
   // At the end of a quiet period (no reap lent more than an eighth of limit_), lowers limit_ to
   // four times the period's peak (a power of two, at least kFirstBatch): a reap must then lend
   // twice that peak to grow it again.
-  void maybe_shrink() noexcept {
-    std::int64_t now = coarse_now_ns();
+  void maybe_shrink(std::int64_t now) noexcept {
     if (now - period_start_ns_ < kQuietNs) return;
     if (peak_lent_ * 8 < limit_) {
       unsigned old = limit_;
@@ -649,8 +649,8 @@ class UringPoller final : public Poller {
 
   // A wait while the ring is grown ends when the quiet period does, so that the shrink (and
   // the release of its pages) does not wait for the next completion.
-  int until_quiet_period_ends(int timeout_ms) const noexcept {
-    std::int64_t left_ns = period_start_ns_ + kQuietNs - coarse_now_ns();
+  int until_quiet_period_ends(int timeout_ms, std::int64_t now) const noexcept {
+    std::int64_t left_ns = period_start_ns_ + kQuietNs - now;
     int left_ms = left_ns <= 0 ? 1 : static_cast<int>(left_ns / 1'000'000 + 1);
     return timeout_ms < 0 || timeout_ms > left_ms ? left_ms : timeout_ms;
   }

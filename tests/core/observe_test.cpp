@@ -3,10 +3,9 @@
 #include <poll.h>
 
 #include <atomic>
-#include <cstdlib>
-#include <string_view>
 #include <thread>
 
+#include "support/uring.hpp"
 #include "test_support.hpp"
 
 using namespace curio_test;
@@ -247,9 +246,7 @@ TEST(Where, FdWaitShowsTheDescriptorAndTheAwaitingLine) {
     EXPECT_FALSE(tr.frames.empty());
     // recv keeps no frame of its own (SocketRecv), except on the opt-in io_uring completion path
     // (CURIO_URING_SOCKETS=1), whose coroutine frame is named for the member.
-    const char* sockets = std::getenv("CURIO_URING_SOCKETS");
-    bool completion_frame =
-        sockets && std::string_view(sockets) == "1" && curio::Kernel::current()->backend() == curio::IoBackend::IoUring;
+    bool completion_frame = curio_test::completion_sockets();
     std::size_t innermost = completion_frame ? 2 : 1;
     EXPECT_GE(tr.frames.size(), innermost);
     if (tr.frames.size() >= innermost) {

@@ -24,6 +24,7 @@
 #endif
 
 #include "log_capture.hpp"
+#include "support/uring.hpp"
 #include "test_support.hpp"
 
 using namespace curio_test;
@@ -89,13 +90,6 @@ std::size_t frame_bytes(Make make) {
   }).join();
   return n;
 #endif
-}
-
-// Whether this run's sockets use io_uring completions (opt-in, and never on an epoll kernel).
-bool completion_sockets() {
-  const char* v = std::getenv("CURIO_URING_SOCKETS");
-  const char* backend = std::getenv("CURIO_BACKEND");
-  return v && std::strcmp(v, "1") == 0 && !(backend && std::strcmp(backend, "epoll") == 0);
 }
 
 }  // namespace

@@ -5,12 +5,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <string>
-#include <string_view>
 
 #include "curio/curio.hpp"
 #include "io/io_test_support.hpp"
+#include "support/uring.hpp"
 
 using namespace std::chrono_literals;
 using curio::Socket;
@@ -28,23 +27,17 @@ Task<bool> until_not_reading(const curio::TaskHandle<std::string>& h, int n = 10
   co_return false;
 }
 
-// The first two tests are about the readiness path's read at the edge. With completion sockets
-// on (CURIO_URING_SOCKETS=1 on an io_uring kernel, opt-in) recv reads from the socket's multishot
-// recv instead, which tests/uring covers.
-bool completion_sockets() {
-  const char* v = std::getenv("CURIO_URING_SOCKETS");
-  const char* backend = std::getenv("CURIO_BACKEND");
-  return v && std::string_view(v) == "1" && !(backend && std::string_view(backend) == "epoll");
-}
-
 }  // namespace
+
+// The first two tests are about the readiness path's read at the edge. With completion sockets
+// on (opt-in) recv reads from the socket's multishot recv instead, which tests/uring covers.
 
 // An edge whose read would block: two descriptors of one socket (dup), a reader on each. One
 // arrival is an edge on both; the kernel's read for the first takes the bytes, so its read for
 // the second gets EAGAIN, and that reader keeps waiting: it is not woken, and no empty string
 // comes back. Its next arrival reaches it.
 TEST(SocketRecv, AnEdgeWhoseReadWouldBlockKeepsTheReaderWaitingWithoutWakingIt) {
-  if (completion_sockets()) GTEST_SKIP() << "CURIO_URING_SOCKETS=1: recv runs on completions";
+  if (curio_test::completion_sockets()) GTEST_SKIP() << "CURIO_URING_SOCKETS=1: recv runs on completions";
   curio::run([]() -> Task<> {
     auto [a, b] = Socket::pair();
     Socket twin = Socket::from_fd(::dup(a.fileno()));
@@ -71,7 +64,7 @@ TEST(SocketRecv, AnEdgeWhoseReadWouldBlockKeepsTheReaderWaitingWithoutWakingIt) 
 // The kernel reads at the edge and only then wakes the reader: a cancellation that arrives in
 // between is delivered at the reader's next blocking point, and the bytes are not lost.
 TEST(SocketRecv, BytesReadAtTheEdgeSurviveACancelThatArrivesBeforeTheReaderRuns) {
-  if (completion_sockets()) GTEST_SKIP() << "CURIO_URING_SOCKETS=1: recv runs on completions";
+  if (curio_test::completion_sockets()) GTEST_SKIP() << "CURIO_URING_SOCKETS=1: recv runs on completions";
   curio::run([]() -> Task<> {
     auto [a, b] = Socket::pair();
     Socket& reader = a;
