@@ -33,9 +33,9 @@ IoWaiting waiting_on(const detail::FdHandle* fd) noexcept {
     if (reg->writer) w.writer = reg->writer->id;
   }
   if (const detail::RingState* ring = fd->ring()) {  // io_uring: the completion waits
-    if (ring->waiter) w.reader = ring->waiter->id;
-    if (ring->reader_op && ring->reader_op->owner)
-      w.reader = static_cast<detail::Traps::OpAwaiter*>(ring->reader_op->owner)->task->id;
+    if (ring->waiter) w.reader = ring->waiter->task->id;
+    if (const detail::IoOp* op = ring->backlog ? ring->backlog->reader_op : nullptr; op && op->owner)
+      w.reader = static_cast<detail::Traps::OpAwaiter*>(op->owner)->task->id;
     if (ring->writer_op && ring->writer_op->owner)
       w.writer = static_cast<detail::Traps::OpAwaiter*>(ring->writer_op->owner)->task->id;
   }

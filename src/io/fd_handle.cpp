@@ -51,7 +51,7 @@ int FdHandle::detach() noexcept {
 
 RingState& FdHandle::ring_or_make() {
   if (!ring_) ring_.reset(make_ring_state(fd_));
-  if (ring_->kernel && ring_->kernel != Kernel::current() && (ring_->op.in_flight || ring_->waiter))
+  if (ring_->kernel() && ring_->kernel() != Kernel::current() && (ring_->in_flight || ring_->waiter))
     throw RuntimeError(
         "curio: fd " + std::to_string(fd_) +
         " belongs to another kernel (a file descriptor registered with one kernel was used from another)");

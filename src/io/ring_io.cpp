@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "curio/core/frame_pool.hpp"
 #include "socket_errors.hpp"
 
 namespace curio::detail {
@@ -31,6 +32,7 @@ constexpr std::uint32_t kUnixRearmArrivals = 32;
 std::atomic<bool> recv_missing{false};
 std::atomic<bool> accept_missing{false};
 std::atomic<bool> pretend_no_buffers{false};  // tests: registering the buffer ring fails
+std::atomic<bool> recv_confirmed{false};      // a multishot recv has worked (ring_recv_confirmed)
 
 bool missing_errno(int err) noexcept { return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP; }
 
@@ -40,22 +42,29 @@ bool multishot_refused(const RingState* s) noexcept {
   if (s->mode == RingState::Mode::Accept) {
     int listening = 0;
     socklen_t len = sizeof listening;
-    return ::getsockopt(s->op.fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening;
+    return ::getsockopt(s->fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening;
   }
   char c;
-  return ::recv(s->op.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 || errno == EAGAIN || errno == EWOULDBLOCK;
+  return ::recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) >= 0 || errno == EAGAIN || errno == EWOULDBLOCK;
 }
 
 void wake(RingState* s) noexcept {
-  if (TaskState* t = std::exchange(s->waiter, nullptr)) Traps::reschedule(t);
-  s->reader = nullptr;
-  s->acceptor = nullptr;
+  if (RingWaiter* w = std::exchange(s->waiter, nullptr)) Traps::reschedule(w->task);
+}
+
+void destroy(RingState* s) noexcept {
+  if (s->backlog) {
+    s->backlog->~RingBacklog();
+    FramePool::deallocate(s->backlog, sizeof(RingBacklog));
+  }
+  s->~RingState();
+  FramePool::deallocate(s, sizeof(RingState));
 }
 
 void handle_completion(RingState* s, IoOp& op, const IoCompletion& c) noexcept;
 
 void on_completion(IoOp& op, const IoCompletion& c) noexcept {
-  auto* s = static_cast<RingState*>(op.owner);
+  auto* s = static_cast<RingState*>(&op);
   bool orphan = s->orphan;
   handle_completion(s, op, c);  // deletes an orphan at its last completion
   if (orphan) return;
@@ -66,7 +75,7 @@ void on_completion(IoOp& op, const IoCompletion& c) noexcept {
   if (!c.more && !op.in_flight && s->waiter && !s->eof && !s->error && !s->fallback) {
     try {
       s->arrivals = 0;
-      Traps::op_submit(*s->kernel, op);
+      Traps::op_submit(*s->kernel(), op);
     } catch (const SystemError& e) {
       s->error = e.code().value();
       wake(s);
@@ -82,23 +91,34 @@ void handle_completion(RingState* s, IoOp& op, const IoCompletion& c) noexcept {
     if (c.res >= 0 && s->mode == RingState::Mode::Accept) ::close(c.res);
     // Its last completion, not !op.in_flight: that is already false while earlier completions
     // of the same reap are dispatched, and deleting at the first left the rest a freed op.
-    if (!c.more) delete s;
+    if (!c.more) destroy(s);
     return;
   }
-  if (!std::exchange(s->delivered, true) && c.res == -EINVAL && !c.more && multishot_refused(s)) {
+  bool first = !s->delivered;
+  s->delivered = true;
+  if (first && c.res == -EINVAL && !c.more && multishot_refused(s)) {
     (s->mode == RingState::Mode::Accept ? accept_missing : recv_missing).store(true, std::memory_order_relaxed);
     s->fallback = true;  // the waiting task retries on readiness
     wake(s);
     return;
   }
+  if (s->mode == RingState::Mode::Recv && !recv_confirmed.load(std::memory_order_relaxed))
+    recv_confirmed.store(true, std::memory_order_relaxed);
   if (s->mode == RingState::Mode::Accept) {
     if (c.res >= 0) {
-      if (s->acceptor) {
-        s->acceptor->got = c.res;
+      if (s->waiter) {
+        static_cast<RingAcceptAwaiter*>(s->waiter)->got = c.res;
         wake(s);
       } else {
-        s->accepted.push_back(c.res);
-        if (s->accepted.size() >= kAcceptQueue) Traps::op_cancel(*s->kernel, op);
+        std::vector<int>* queue = nullptr;
+        try {
+          queue = &s->backlog_or_make().accepted;
+          queue->push_back(c.res);
+        } catch (...) {
+          ::close(c.res);  // out of memory: the connection is refused rather than leaked
+          return;
+        }
+        if (queue->size() >= kAcceptQueue) Traps::op_cancel(*s->kernel(), op);
       }
     } else if (-c.res != ECANCELED && !accept_should_retry(-c.res)) {  // a cancel is not an error
       s->error = -c.res;
@@ -109,15 +129,25 @@ void handle_completion(RingState* s, IoOp& op, const IoCompletion& c) noexcept {
   if (c.res > 0) {
     const char* p = c.data;
     auto n = static_cast<std::size_t>(c.res);
-    if (s->reader && s->reader->direct && s->buffered() == 0) {
-      std::size_t k = s->reader->take(p, n);
-      p += k;
-      n -= k;
+    RingWaiter* w = s->waiter;
+    if (w && w->undo_fn == &RingRecvAwaiter::undo && s->buffered() == 0) {
+      auto* reader = static_cast<RingRecvAwaiter*>(w);
+      if (reader->direct) {
+        std::size_t k = reader->take(p, n);
+        p += k;
+        n -= k;
+      }
     }
-    if (n > 0) s->pending.append(p, n);
+    if (n > 0) {
+      try {
+        s->backlog_or_make().pending.append(p, n);
+      } catch (...) {
+        s->error = ENOMEM;  // the bytes are lost: the stream ends with the error
+      }
+    }
     wake(s);
     if (op.in_flight && (s->buffered() >= kHighWater || (s->unix_domain == 1 && ++s->arrivals >= kUnixRearmArrivals)))
-      Traps::op_cancel(*s->kernel, op);
+      Traps::op_cancel(*s->kernel(), op);
   } else if (c.res == 0) {
     s->eof = true;
     wake(s);
@@ -131,16 +161,16 @@ void handle_completion(RingState* s, IoOp& op, const IoCompletion& c) noexcept {
 void arm(FdHandle& fd, RingState* s, RingState::Mode mode) {
   if (s->mode == RingState::Mode::None) {
     s->mode = mode;
-    s->op.kind = mode == RingState::Mode::Recv ? IoOpKind::Recv : IoOpKind::Accept;
-    s->op.multishot = true;
-    s->op.flags = mode == RingState::Mode::Accept ? SOCK_NONBLOCK | SOCK_CLOEXEC : 0;
-    s->op.on_complete = &on_completion;
-    s->op.owner = s;
+    s->kind = mode == RingState::Mode::Recv ? IoOpKind::Recv : IoOpKind::Accept;
+    s->multishot = true;
+    s->flags = mode == RingState::Mode::Accept ? SOCK_NONBLOCK | SOCK_CLOEXEC : 0;
+    s->addrlen = nullptr;
+    s->on_complete = &on_completion;
   } else if (s->mode != mode) {
     throw RuntimeError("curio: a socket cannot both accept and receive");
   }
-  s->op.fd = fd.fd();
-  if (!s->op.in_flight) {
+  s->fd = fd.fd();
+  if (!s->in_flight) {
     if (mode == RingState::Mode::Recv && pretend_no_buffers.load(std::memory_order_relaxed))
       throw SystemError(EINVAL, "io_uring_register_buf_ring");
     if (mode == RingState::Mode::Recv) {
@@ -151,8 +181,66 @@ void arm(FdHandle& fd, RingState* s, RingState::Mode mode) {
       }
       s->arrivals = 0;
     }
-    s->kernel = &Traps::current_kernel_or_throw();
-    Traps::op_submit(s->op);
+    s->owner = &Traps::current_kernel_or_throw();
+    Traps::op_submit(*s);
+  }
+}
+
+// Registers w as the waiter of st's multishot op (armed first) and blocks its task.
+bool wait_for(FdHandle& fd, RingWaiter& w, RingState::Mode mode, std::coroutine_handle<> h,
+              void (*undo)(Traps::FdWaitBase*) noexcept, bool& fell_back) {
+  w.task = Traps::current();
+  if (Traps::take_pending_cancel(w.task)) return false;
+  RingState* st = w.st;
+  if (st->waiter) {
+    w.task->set_trap_error(std::make_exception_ptr(
+        mode == RingState::Mode::Recv ? ReadResourceBusy("another task is already reading this socket")
+                                      : ReadResourceBusy("another task is already accepting on this socket")));
+    return false;
+  }
+  try {
+    arm(fd, st, mode);
+  } catch (const SystemError& e) {
+    if (mode == RingState::Mode::Recv && missing_errno(e.code().value())) {
+      // No provided-buffer ring (before Linux 5.19): this read and every later one use readiness.
+      recv_missing.store(true, std::memory_order_relaxed);
+      fell_back = true;
+    } else {
+      w.task->set_trap_error(std::current_exception());
+    }
+    return false;
+  } catch (...) {
+    w.task->set_trap_error(std::current_exception());
+    return false;
+  }
+  st->waiter = &w;
+  w.wait_fd = fd.fd();
+  w.undo_fn = undo;
+  Traps::block(w.task, h, TaskStatus::ReadWait, &Traps::fd_wait_undo, static_cast<Traps::FdWaitBase*>(&w));
+  return true;
+}
+
+// Copies the buffered bytes into take's target (at most what it accepts) and gives the backlog
+// back once it is empty.
+template <class Take>
+std::size_t take_buffered(RingState& st, Take take) {
+  RingBacklog& b = *st.backlog;
+  std::size_t k = take(b.pending.data() + b.pos, b.pending.size() - b.pos);
+  b.pos += k;
+  if (b.pos == b.pending.size()) {
+    b.pos = 0;
+    b.pending.clear();
+    st.release_backlog_if_empty();
+  }
+  return k;
+}
+
+// A read found nothing buffered: the error the multishot recv ended with, else end of stream.
+void raise_recv_error(RingState& st) {
+  if (st.error) {
+    int err = std::exchange(st.error, 0);
+    st.eof = true;  // after an error, the stream reads as ended (as recv(2) does)
+    throw_system_error("recv", err);
   }
 }
 
@@ -175,34 +263,75 @@ void ring_pretend_no_provided_buffers(bool on) noexcept {
   if (!on) recv_missing.store(false, std::memory_order_relaxed);
 }
 
+bool ring_recv_confirmed() noexcept { return recv_confirmed.load(std::memory_order_relaxed); }
+
+RingBacklog& RingState::backlog_or_make() {
+  if (!backlog) backlog = new (FramePool::allocate(sizeof(RingBacklog))) RingBacklog();
+  return *backlog;
+}
+
+void RingState::release_backlog_if_empty() noexcept {
+  if (backlog && mode != Mode::Accept && backlog->empty()) {
+    backlog->~RingBacklog();  // its string's capacity too: an idle connection keeps no buffer
+    FramePool::deallocate(std::exchange(backlog, nullptr), sizeof(RingBacklog));
+  }
+}
+
 RingState* make_ring_state(int fd) {
-  auto* s = new RingState();
-  s->op.fd = fd;
+  static_assert(sizeof(RingState) == 80, "the completion state is paid per idle connection");
+  auto* s = new (FramePool::allocate(sizeof(RingState))) RingState();
+  s->fd = fd;
   return s;
 }
 
 void RingStateDeleter::operator()(RingState* s) const noexcept { ring_state_close(s); }
 
 void ring_state_close(RingState* s) noexcept {
-  if (TaskState* t = std::exchange(s->waiter, nullptr)) {
-    Traps::reschedule(
-        t, std::make_exception_ptr(SystemError(EBADF, "the file descriptor was closed while a task waited on it")));
+  if (RingWaiter* w = std::exchange(s->waiter, nullptr)) {
+    Traps::reschedule(w->task, std::make_exception_ptr(
+                                   SystemError(EBADF, "the file descriptor was closed while a task waited on it")));
   }
-  s->reader = nullptr;
-  s->acceptor = nullptr;
-  for (int fd : s->accepted) ::close(fd);
-  s->accepted.clear();
+  if (s->backlog) {
+    for (int fd : s->backlog->accepted) ::close(fd);
+    s->backlog->accepted.clear();
+  }
   // The single ops in flight live in their tasks' frames: their completions (-ECANCELED) wake them.
-  for (IoOp* op : {s->writer_op, s->reader_op}) {
-    if (op && op->in_flight) Traps::op_cancel(*s->kernel, *op);
+  for (IoOp* op : {s->writer_op, s->backlog ? s->backlog->reader_op : nullptr}) {
+    if (op && op->in_flight) Traps::op_cancel(*s->kernel(), *op);
   }
-  if (s->op.in_flight) {
+  if (s->in_flight) {
     s->orphan = true;
-    Traps::op_cancel(*s->kernel, s->op);
-    Traps::op_flush(*s->kernel);  // the request pins the file: the peer sees the close only once it ends
+    Traps::op_cancel(*s->kernel(), *s);
+    Traps::op_flush(*s->kernel());  // the request pins the file: the peer sees the close only once it ends
     return;
   }
-  delete s;
+  destroy(s);
+}
+
+bool ring_recv_suspend(FdHandle& fd, RingWaiter& w, std::coroutine_handle<> h,
+                       void (*undo)(Traps::FdWaitBase*) noexcept, bool& fell_back) {
+  return wait_for(fd, w, RingState::Mode::Recv, h, undo, fell_back);
+}
+
+std::string ring_recv_take(RingState& st, std::size_t cap) {
+  if (st.buffered() > 0) {
+    RingBacklog& b = *st.backlog;
+    if (b.pos == 0 && b.pending.size() <= cap) {  // the common case: hand over the string itself
+      std::string out = std::move(b.pending);
+      b.pending.clear();
+      st.release_backlog_if_empty();
+      return out;
+    }
+    std::string out;
+    take_buffered(st, [&](const char* p, std::size_t n) {
+      std::size_t k = std::min(n, cap);
+      out.assign(p, k);
+      return k;
+    });
+    return out;
+  }
+  raise_recv_error(st);
+  return {};  // end of stream
 }
 
 bool RingRecvAwaiter::await_ready() {
@@ -211,40 +340,10 @@ bool RingRecvAwaiter::await_ready() {
 }
 
 bool RingRecvAwaiter::await_suspend(std::coroutine_handle<> h) {
-  task = Traps::current();
-  if (Traps::take_pending_cancel(task)) return false;
-  if (st->waiter) {
-    task->set_trap_error(std::make_exception_ptr(ReadResourceBusy("another task is already reading this socket")));
-    return false;
-  }
-  try {
-    arm(*fd, st, RingState::Mode::Recv);
-  } catch (const SystemError& e) {
-    if (missing_errno(e.code().value())) {
-      // No provided-buffer ring (before Linux 5.19): this read and every later one use readiness.
-      recv_missing.store(true, std::memory_order_relaxed);
-      fell_back = true;
-    } else {
-      task->set_trap_error(std::current_exception());
-    }
-    return false;
-  } catch (...) {
-    task->set_trap_error(std::current_exception());
-    return false;
-  }
-  st->waiter = task;
-  st->reader = this;
-  wait_fd = fd->fd();
-  undo_fn = &undo;
-  Traps::block(task, h, TaskStatus::ReadWait, &Traps::fd_wait_undo, static_cast<FdWaitBase*>(this));
-  return true;
+  return wait_for(*fd, *this, RingState::Mode::Recv, h, &undo, fell_back);
 }
 
-void RingRecvAwaiter::undo(FdWaitBase* p) noexcept {
-  auto* a = static_cast<RingRecvAwaiter*>(p);
-  a->st->waiter = nullptr;
-  a->st->reader = nullptr;
-}
+void RingRecvAwaiter::undo(FdWaitBase* p) noexcept { static_cast<RingRecvAwaiter*>(p)->st->waiter = nullptr; }
 
 std::size_t RingRecvAwaiter::take(const char* p, std::size_t n) noexcept {
   std::size_t k = n < cap - got ? n : cap - got;
@@ -259,68 +358,35 @@ std::size_t RingRecvAwaiter::take(const char* p, std::size_t n) noexcept {
 std::size_t RingRecvAwaiter::await_resume() {
   if (task) Traps::rethrow_trap_error(task);
   if (got > 0) return got;
+  if (fd->ring() != st) throw SystemError(EBADF, "recv: the socket was closed");
   if (fell_back || (st->fallback && st->buffered() == 0)) {
     fell_back = true;
     return 0;
   }
-  if (st->buffered() > 0) {
-    take(st->pending.data() + st->pos, st->buffered());
-    st->pos += got;
-    if (st->pos == st->pending.size()) {
-      st->pos = 0;
-      if (st->pending.capacity() > 64)
-        std::string().swap(st->pending);  // an idle connection keeps no buffer
-      else
-        st->pending.clear();
-    }
-    return got;
-  }
-  if (st->error) {
-    int err = std::exchange(st->error, 0);
-    st->eof = true;  // after an error, the stream reads as ended (as recv(2) does)
-    throw_system_error("recv", err);
-  }
+  if (st->buffered() > 0) return take_buffered(*st, [this](const char* p, std::size_t n) { return take(p, n); });
+  raise_recv_error(*st);
   return 0;  // end of stream
 }
 
 bool RingAcceptAwaiter::await_ready() {
   st = &fd->ring_or_make();
-  return !st->accepted.empty() || st->error;
+  return (st->backlog && !st->backlog->accepted.empty()) || st->error;
 }
 
 bool RingAcceptAwaiter::await_suspend(std::coroutine_handle<> h) {
-  task = Traps::current();
-  if (Traps::take_pending_cancel(task)) return false;
-  if (st->waiter) {
-    task->set_trap_error(std::make_exception_ptr(ReadResourceBusy("another task is already accepting on this socket")));
-    return false;
-  }
-  try {
-    arm(*fd, st, RingState::Mode::Accept);
-  } catch (...) {
-    task->set_trap_error(std::current_exception());
-    return false;
-  }
-  st->waiter = task;
-  st->acceptor = this;
-  wait_fd = fd->fd();
-  undo_fn = &undo;
-  Traps::block(task, h, TaskStatus::ReadWait, &Traps::fd_wait_undo, static_cast<FdWaitBase*>(this));
-  return true;
+  return wait_for(*fd, *this, RingState::Mode::Accept, h, &undo, fell_back);
 }
 
-void RingAcceptAwaiter::undo(FdWaitBase* p) noexcept {
-  auto* a = static_cast<RingAcceptAwaiter*>(p);
-  a->st->waiter = nullptr;
-  a->st->acceptor = nullptr;
-}
+void RingAcceptAwaiter::undo(FdWaitBase* p) noexcept { static_cast<RingAcceptAwaiter*>(p)->st->waiter = nullptr; }
 
 int RingAcceptAwaiter::await_resume() {
   if (task) Traps::rethrow_trap_error(task);
   if (got >= 0) return got;
-  if (!st->accepted.empty()) {
-    int fd = st->accepted.front();
-    st->accepted.erase(st->accepted.begin());
+  if (fd->ring() != st) throw SystemError(EBADF, "accept: the socket was closed");
+  if (st->backlog && !st->backlog->accepted.empty()) {
+    std::vector<int>& queue = st->backlog->accepted;
+    int fd = queue.front();
+    queue.erase(queue.begin());
     return fd;
   }
   if (st->fallback) {
@@ -339,7 +405,17 @@ bool RingOpAwaiter::await_suspend(std::coroutine_handle<> h) {
     task->set_trap_error(std::current_exception());
     return false;
   }
-  IoOp*& slot = state == TaskStatus::ReadWait ? st->reader_op : st->writer_op;
+  IoOp** slot_ptr = &st->writer_op;
+  if (state == TaskStatus::ReadWait) {
+    try {
+      slot_ptr = &st->backlog_or_make().reader_op;
+    } catch (...) {
+      task = Traps::current();
+      task->set_trap_error(std::current_exception());
+      return false;
+    }
+  }
+  IoOp*& slot = *slot_ptr;
   if (slot) {  // one reader and one writer at a time, as on the readiness path
     task = Traps::current();
     task->set_trap_error(
@@ -348,16 +424,23 @@ bool RingOpAwaiter::await_suspend(std::coroutine_handle<> h) {
             : std::make_exception_ptr(WriteResourceBusy("another task is already writing this socket")));
     return false;
   }
-  st->kernel = Kernel::current();
-  if (!OpAwaiter::await_suspend(h)) return false;
+  st->owner = Kernel::current();
+  if (!OpAwaiter::await_suspend(h)) {
+    st->release_backlog_if_empty();
+    return false;
+  }
   slot = op;
   return true;
 }
 
 int RingOpAwaiter::await_resume() {
   if (st && fd->ring() == st) {
-    IoOp*& slot = state == TaskStatus::ReadWait ? st->reader_op : st->writer_op;
-    if (slot == op) slot = nullptr;
+    if (state != TaskStatus::ReadWait) {
+      if (st->writer_op == op) st->writer_op = nullptr;
+    } else if (st->backlog && st->backlog->reader_op == op) {
+      st->backlog->reader_op = nullptr;
+      st->release_backlog_if_empty();
+    }
   }
   return OpAwaiter::await_resume();
 }

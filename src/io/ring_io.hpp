@@ -20,28 +20,38 @@ namespace curio::detail {
 struct RingRecvAwaiter;
 struct RingAcceptAwaiter;
 
-struct RingState {
-  enum class Mode : std::uint8_t { None, Recv, Accept };
-  IoOp op;                   // the multishot recv or accept
-  Kernel* kernel = nullptr;  // where the ops in flight run (valid while one is)
-  Mode mode = Mode::None;
-  bool eof = false;
-  bool fallback = false;         // the OS kernel lacks the multishot op: this read/accept uses readiness
-  bool delivered = false;        // the multishot op has completed at least once
-  std::int8_t unix_domain = -1;  // AF_UNIX (1) or not (0); -1 until the first recv is armed
-  std::uint32_t arrivals = 0;    // completions of the multishot recv since it was armed
-  bool orphan = false;           // its FdHandle closed while op was in flight: deleted by op's last completion
-  int error = 0;                 // an errno the multishot op ended with, raised by the next read/accept
-  std::string pending;           // received bytes nobody read yet (from pos)
+// The rarely used part of a socket's completion state, made when something has to wait in it
+// and given back once a stream socket's is empty: an idle connection keeps only RingState.
+struct RingBacklog {
+  std::string pending;  // received bytes nobody read yet (from pos)
   std::size_t pos = 0;
   std::vector<int> accepted;  // accepted connections nobody took yet
-  TaskState* waiter = nullptr;
-  RingRecvAwaiter* reader = nullptr;
-  RingAcceptAwaiter* acceptor = nullptr;
-  IoOp* writer_op = nullptr;  // a send/connect in flight (cancelled by close)
   IoOp* reader_op = nullptr;  // a single-shot read-side op in flight (recvfrom)
 
-  std::size_t buffered() const noexcept { return pending.size() - pos; }
+  bool empty() const noexcept { return pending.size() == pos && accepted.empty() && !reader_op; }
+};
+
+// A socket's completion state: its multishot recv or accept (the IoOp base, whose owner is the
+// kernel the socket's ops run on) and what it delivered. 80 bytes, a frame-pool block: this is
+// what an idle connection on completions keeps instead of a poller registration.
+struct RingState : IoOp {
+  enum class Mode : std::uint8_t { None, Recv, Accept };
+  RingWaiter* waiter = nullptr;    // the task waiting for the multishot op
+  IoOp* writer_op = nullptr;       // a send/connect in flight (cancelled by close)
+  RingBacklog* backlog = nullptr;  // null while nothing waits unread
+  int error = 0;                   // an errno the multishot op ended with, raised by the next read/accept
+  Mode mode = Mode::None;
+  bool eof : 1 = false;
+  bool fallback : 1 = false;     // the OS kernel lacks the multishot op: this read/accept uses readiness
+  bool delivered : 1 = false;    // the multishot op has completed at least once
+  bool orphan : 1 = false;       // its FdHandle closed while the op was in flight: deleted by its last completion
+  std::int8_t unix_domain = -1;  // AF_UNIX (1) or not (0); -1 until the first recv is armed
+  std::uint8_t arrivals = 0;     // completions of the multishot recv since it was armed
+
+  Kernel* kernel() const noexcept { return static_cast<Kernel*>(owner); }
+  std::size_t buffered() const noexcept { return backlog ? backlog->pending.size() - backlog->pos : 0; }
+  RingBacklog& backlog_or_make();
+  void release_backlog_if_empty() noexcept;  // stream sockets only (a listener keeps its queue)
 };
 
 RingState* make_ring_state(int fd);
@@ -71,12 +81,27 @@ inline bool ring_accepts() noexcept {
   return ring_socket_op(IoOpKind::Accept) && !ring_multishot_missing(IoOpKind::Accept);
 }
 
+// Arms the multishot recv of st's socket if it is not in flight and registers w as its
+// waiter; undo is w's awaiter's (it tells the kinds apart). Returns true if the task suspended;
+// false if not, with the error set on the task, or with fell_back (the OS kernel lacks the
+// provided-buffer ring: use readiness, as every later read will).
+bool ring_recv_suspend(FdHandle& fd, RingWaiter& w, std::coroutine_handle<> h,
+                       void (*undo)(Traps::FdWaitBase*) noexcept, bool& fell_back);
+// Whether a read would not wait: bytes buffered, end of stream or an error.
+inline bool ring_recv_ready(const RingState& st) noexcept { return st.buffered() > 0 || st.eof || st.error; }
+// The buffered bytes, at most cap of them (moved out whole when they fit); empty at end of
+// stream; raises the error the multishot recv ended with. Call only when ring_recv_ready().
+std::string ring_recv_take(RingState& st, std::size_t cap);
+// Whether some stream socket's multishot recv has worked in this process (not refused by an OS
+// kernel without it): until then Socket::recv keeps its retry on readiness in a frame.
+bool ring_recv_confirmed() noexcept;
+
 // Reads into data[0..cap) or appends up to cap bytes to *str: from what is buffered, else waits
 // for the multishot recv. Returns the byte count, 0 at end of stream; raises the recv error.
 // A completion copies the bytes straight into the target while the task is suspended, except
 // into the thread's read_scratch() (another task's completion in the same reap would overwrite
 // them): those are kept in the socket and copied when the task resumes.
-struct RingRecvAwaiter : Traps::FdWaitBase {
+struct RingRecvAwaiter : RingWaiter {
   RingRecvAwaiter(FdHandle* f, char* d, std::string* s, std::size_t c) noexcept
       : fd(f), data(d), str(s), cap(c), direct(d != read_scratch().data()) {}
   FdHandle* fd;
@@ -86,8 +111,6 @@ struct RingRecvAwaiter : Traps::FdWaitBase {
   bool direct = true;      // the completion may write into the target
   bool fell_back = false;  // nothing read: the OS kernel lacks the multishot recv, use readiness
   std::size_t got = 0;
-  RingState* st = nullptr;
-  TaskState* task = nullptr;
   bool await_ready();
   bool await_suspend(std::coroutine_handle<> h);
   std::size_t await_resume();
@@ -97,13 +120,11 @@ struct RingRecvAwaiter : Traps::FdWaitBase {
 
 // The next connection of a listener with a multishot accept: its descriptor (non-blocking,
 // close-on-exec). Raises the accept error.
-struct RingAcceptAwaiter : Traps::FdWaitBase {
+struct RingAcceptAwaiter : RingWaiter {
   explicit RingAcceptAwaiter(FdHandle* f) noexcept : fd(f) {}
   FdHandle* fd;
   int got = -1;
   bool fell_back = false;  // nothing accepted: the OS kernel lacks the multishot accept, use readiness
-  RingState* st = nullptr;
-  TaskState* task = nullptr;
   bool await_ready();
   bool await_suspend(std::coroutine_handle<> h);
   int await_resume();

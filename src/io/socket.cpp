@@ -231,8 +231,10 @@ Task<std::size_t> Socket::recv_into(std::span<std::byte> buffer, int flags) {
 }
 
 SocketRecv Socket::recv(std::size_t maxsize, int flags) {
-  if (detail::ring_sockets() && stream_ && flags == 0)
+  if (detail::ring_sockets() && stream_ && flags == 0) {
+    if (detail::ring_recv_confirmed()) return SocketRecv(*this, maxsize, SocketRecv::OnRing{});
     return SocketRecv(completion::recv(*this, fd_, maxsize, flags, stream_));
+  }
   return SocketRecv(*this, maxsize, flags);
 }
 

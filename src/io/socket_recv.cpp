@@ -10,6 +10,7 @@
 #include <new>
 
 #include "curio/io/socket.hpp"
+#include "ring_io.hpp"
 
 namespace curio {
 
@@ -24,10 +25,18 @@ SocketRecv::SocketRecv(Socket& socket, std::size_t maxsize, int flags) noexcept
 SocketRecv::SocketRecv(Task<std::string> completion) noexcept
     : maxsize_(kCompletion), completion_(std::move(completion)) {}
 
+SocketRecv::SocketRecv(Socket& socket, std::size_t maxsize, OnRing) noexcept
+    : socket_(&socket),
+      maxsize_(static_cast<std::uint32_t>(std::min(maxsize, detail::read_scratch().size()))),
+      flags_(kOnRing),
+      ring_() {}
+
 SocketRecv::SocketRecv(SocketRecv&& o) noexcept
     : IoAttemptAwaiter(o), socket_(o.socket_), maxsize_(o.maxsize_), flags_(o.flags_) {
   if (maxsize_ == kCompletion)
     new (&completion_) Task<std::string>(std::move(o.completion_));
+  else if (flags_ == kOnRing)
+    new (&ring_) detail::RingWaiter(o.ring_);
   else
     new (&data_) std::string(std::move(o.data_));
 }
@@ -35,8 +44,20 @@ SocketRecv::SocketRecv(SocketRecv&& o) noexcept
 SocketRecv::~SocketRecv() {
   if (maxsize_ == kCompletion)
     completion_.~Task();
+  else if (flags_ == kOnRing)
+    ring_.~RingWaiter();
   else
     data_.~basic_string();
+}
+
+void SocketRecv::use_readiness() noexcept {
+  ring_.~RingWaiter();
+  flags_ = 0;
+  new (&data_) std::string();
+}
+
+void SocketRecv::ring_undo(detail::Traps::FdWaitBase* p) noexcept {
+  static_cast<detail::RingWaiter*>(p)->st->waiter = nullptr;
 }
 
 bool SocketRecv::read_now(int fd) noexcept {
@@ -65,6 +86,15 @@ bool SocketRecv::read_now(int fd) noexcept {
 bool SocketRecv::await_ready() {
   if (maxsize_ == kCompletion) return false;
   detail::FdHandle& fd = socket_->fd_;
+  if (flags_ == kOnRing) {
+    if (fd.fd() < 0) {
+      error = EBADF;
+      return true;
+    }
+    if (maxsize_ == 0) return true;
+    ring_.st = &fd.ring_or_make();
+    return detail::ring_recv_ready(*ring_.st);
+  }
   if (fd.may_be_ready(IoDirection::Read) && read_now(fd.fd())) return true;
   // Would block: wait for the next edge (registers the descriptor on its first wait).
   static_cast<IoAwaiter&>(*this) = fd.wait(IoDirection::Read, true);
@@ -75,6 +105,13 @@ bool SocketRecv::await_ready() {
 
 std::coroutine_handle<> SocketRecv::await_suspend(std::coroutine_handle<> h) {
   if (maxsize_ == kCompletion) return completion_.operator co_await().await_suspend(h);  // runs it inline
+  if (flags_ == kOnRing) {
+    bool fell_back = false;
+    if (detail::ring_recv_suspend(socket_->fd_, ring_, h, &ring_undo, fell_back)) return std::noop_coroutine();
+    if (!fell_back) return h;  // a cancellation was pending, or the socket is busy: await_resume raises
+    use_readiness();           // no provided-buffer ring in this OS kernel: this read waits for readiness
+    if (await_ready()) return h;
+  }
   if (IoAwaiter::await_suspend(h)) return std::noop_coroutine();
   return h;  // not suspended (a cancellation was pending, or the socket is closed): await_resume raises
 }
@@ -88,6 +125,17 @@ bool SocketRecv::read_on_edge(detail::Traps::IoAttemptAwaiter& a) noexcept {
 
 std::string SocketRecv::await_resume() {
   if (maxsize_ == kCompletion) return completion_.operator co_await().await_resume();
+  if (flags_ == kOnRing) {
+    if (ring_.task) detail::Traps::rethrow_trap_error(ring_.task);
+    if (error) raise_error();
+    if (maxsize_ == 0) return {};
+    if (socket_->fd_.ring() != ring_.st) throw SystemError(EBADF, "recv: the socket was closed");
+    if (ring_.st->fallback && !detail::ring_recv_ready(*ring_.st))
+      // Only the first multishot recv of a process can be refused, and that one runs in a frame
+      // that retries on readiness (Socket::recv); a refusal after one worked is the OS kernel's.
+      throw SystemError(EINVAL, "recv: the OS kernel refused the multishot recv it had accepted before");
+    return detail::ring_recv_take(*ring_.st, maxsize_);
+  }
   if (task) detail::Traps::rethrow_trap_error(task);
   if (error) raise_error();
   return std::move(data_);

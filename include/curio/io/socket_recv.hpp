@@ -12,6 +12,7 @@
 #include "curio/core/awaitable.hpp"
 #include "curio/core/task.hpp"
 #include "curio/core/traps.hpp"
+#include "curio/io/detail/fd_handle.hpp"
 
 namespace curio {
 
@@ -40,14 +41,22 @@ class SocketRecv : private detail::Traps::IoAttemptAwaiter {
 
  private:
   friend class Socket;
-  // The io_uring completion path (CURIO_URING_SOCKETS=1): a coroutine, awaited inline.
+  // The io_uring completion path (CURIO_URING_SOCKETS=1) before any multishot recv has worked in
+  // this process: a coroutine, awaited inline, that retries on readiness if the OS kernel refuses.
   explicit SocketRecv(Task<std::string> completion) noexcept;
+  // The io_uring completion path once one has: frame-free too. The multishot recv's completion
+  // keeps the bytes in the socket's state and wakes the task; await_resume hands them over.
+  struct OnRing {};
+  SocketRecv(Socket& socket, std::size_t maxsize, OnRing) noexcept;
 
   bool read_now(int fd) noexcept;                                         // one recv(2); false if it would block
   static bool read_on_edge(detail::Traps::IoAttemptAwaiter& a) noexcept;  // the attempt
+  static void ring_undo(detail::Traps::FdWaitBase* p) noexcept;
+  void use_readiness() noexcept;  // leaves the completion path (the OS kernel lacks it)
   [[noreturn]] void raise_error() const;
 
-  static constexpr std::uint32_t kCompletion = ~std::uint32_t{0};  // maxsize_ of the completion path
+  static constexpr std::uint32_t kCompletion = ~std::uint32_t{0};  // maxsize_ of the coroutine path
+  static constexpr std::int32_t kOnRing = -1;                      // flags_ of the frame-free completion path
 
   Socket* socket_ = nullptr;
   std::uint32_t maxsize_ = 0;
@@ -55,6 +64,7 @@ class SocketRecv : private detail::Traps::IoAttemptAwaiter {
   union {
     std::string data_;              // the readiness path: what the read returned
     Task<std::string> completion_;  // maxsize_ == kCompletion
+    detail::RingWaiter ring_;       // flags_ == kOnRing
   };
 };
 

@@ -40,6 +40,8 @@ struct IoCompletion {
 // reschedule tasks, and submit or cancel ops (no user code, no frees of other ops).
 using IoOpCallback = void (*)(IoOp& op, const IoCompletion& c) noexcept;
 
+// 48 bytes: the arguments no kind uses together share storage (a socket's multishot op lives as
+// long as the connection, so its size is paid per idle connection).
 struct IoOp {
   IoOpKind kind = IoOpKind::Recv;
   bool multishot = false;   // Accept, Recv: one submission, a completion per connection/arrival
@@ -47,15 +49,21 @@ struct IoOp {
   bool cancelling = false;  // a cancel was requested and not yet answered by the last completion
   int fd = -1;
   int flags = 0;
-  std::uint32_t len = 0;
-  void* buf = nullptr;
-  std::uint64_t offset = kCurrentPosition;
-  sockaddr* addr = nullptr;
-  socklen_t* addrlen = nullptr;  // Accept: in/out
-  socklen_t addr_size = 0;       // Connect
-  msghdr* msg = nullptr;         // RecvFrom, SendTo
+  union {
+    std::uint32_t len = 0;  // Recv, Send, Read, Write
+    socklen_t addr_size;    // Connect
+  };
+  union {
+    void* buf = nullptr;  // Recv, Send, Read, Write
+    sockaddr* addr;       // Accept (may be null), Connect
+    msghdr* msg;          // RecvFrom, SendTo
+  };
+  union {
+    std::uint64_t offset = kCurrentPosition;  // Read, Write
+    socklen_t* addrlen;                       // Accept: in/out (ignored while addr is null)
+  };
   IoOpCallback on_complete = nullptr;
   void* owner = nullptr;  // for on_complete
 };
-
+static_assert(sizeof(IoOp) == 48);
 }  // namespace curio::detail

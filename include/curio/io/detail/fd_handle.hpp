@@ -22,6 +22,13 @@ struct RingStateDeleter {
   void operator()(RingState* s) const noexcept;
 };
 
+// A task waiting for a socket's multishot recv or accept (io_uring): the part of its awaiter
+// the completion state points at. The awaiter's undo function (FdWaitBase) tells the kinds apart.
+struct RingWaiter : Traps::FdWaitBase {
+  TaskState* task = nullptr;
+  RingState* st = nullptr;
+};
+
 // The registration's block comes from the frame pool: an idle connection keeps one, and a pool
 // block has no malloc header (64 bytes rather than 80).
 struct FdRegistrationDeleter {
