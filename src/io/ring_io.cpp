@@ -2,10 +2,12 @@
 #include "ring_io.hpp"
 
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -32,7 +34,18 @@ constexpr std::uint32_t kUnixRearmArrivals = 32;
 std::atomic<bool> recv_missing{false};
 std::atomic<bool> accept_missing{false};
 std::atomic<bool> pretend_no_buffers{false};  // tests: registering the buffer ring fails
-std::atomic<bool> recv_confirmed{false};      // a multishot recv has worked (ring_recv_confirmed)
+
+// Linux 6.0 has the multishot recv. On an older release (5.19 has the provided-buffer ring, so
+// only the first recv's completion can tell) Socket::recv keeps a frame that can fall back to
+// readiness until one multishot recv has worked.
+bool multishot_recv_expected() noexcept {
+  utsname u{};
+  if (::uname(&u) != 0) return false;
+  int major = 0, minor = 0;
+  if (std::sscanf(u.release, "%d.%d", &major, &minor) != 2) return false;
+  return major >= 6;
+}
+std::atomic<bool> recv_confirmed{multishot_recv_expected()};  // ring_recv_confirmed
 
 bool missing_errno(int err) noexcept { return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP; }
 
@@ -249,7 +262,7 @@ void raise_recv_error(RingState& st) {
 bool ring_sockets_enabled() noexcept {
   static const bool enabled = [] {
     const char* v = std::getenv("CURIO_URING_SOCKETS");
-    return v && std::strcmp(v, "1") == 0;
+    return !(v && std::strcmp(v, "0") == 0);
   }();
   return enabled;
 }

@@ -60,9 +60,9 @@ RingState* make_ring_state(int fd);
 // are closed.
 void ring_state_close(RingState* s) noexcept;
 
-// Whether sockets use completions on io_uring kernels: only with the environment variable
-// CURIO_URING_SOCKETS=1 (read once) for now; otherwise they use readiness through the ring, as
-// before (docs/io.md says which suites still fail with it on).
+// Whether sockets use completions on io_uring kernels: yes unless the environment variable
+// CURIO_URING_SOCKETS=0 (read once) asks for readiness through the ring, the path an OS kernel
+// without the multishot ops falls back to (docs/io.md).
 bool ring_sockets_enabled() noexcept;
 // Whether this kernel runs socket operations of this kind on completions.
 inline bool ring_socket_op(IoOpKind kind) noexcept { return ring_sockets_enabled() && io_op_supported(kind); }

@@ -191,7 +191,7 @@ Task<std::size_t> recv_into(detail::FdHandle& fd, std::span<std::byte> buffer, i
 
 }  // namespace readiness
 
-// The completion paths (io_uring kernels with CURIO_URING_SOCKETS=1): whether this kernel runs
+// The completion paths (io_uring kernels unless CURIO_URING_SOCKETS=0): whether this kernel runs
 // them is decided when the task runs; otherwise (or if the OS kernel lacks the multishot recv)
 // the readiness path runs as a child frame.
 namespace completion {
@@ -223,7 +223,7 @@ Task<std::size_t> recv_into(detail::FdHandle& fd, std::span<std::byte> buffer, i
 }  // namespace
 
 // Plain functions choosing the coroutine: the completion path exists only with
-// CURIO_URING_SOCKETS=1 (process-wide, read once) on an io_uring kernel whose OS kernel has the
+// CURIO_URING_SOCKETS=0 unset (process-wide, read once), on an io_uring kernel whose OS kernel has the
 // multishot recv, so elsewhere (epoll, or made outside a kernel) no frame carries its state.
 Task<std::size_t> Socket::recv_into(std::span<std::byte> buffer, int flags) {
   if (detail::ring_sockets() && stream_ && flags == 0) return completion::recv_into(fd_, buffer, flags, stream_);

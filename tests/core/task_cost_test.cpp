@@ -270,7 +270,8 @@ TEST(TaskCost, AnIdleRecvKeepsNoFrameOfItsOwn) {
 }
 
 TEST(TaskCost, AnIdleRecvIntoKeepsOneSmallFrame) {
-  if (completion_sockets()) GTEST_SKIP() << "CURIO_URING_SOCKETS=1: recv_into runs on completions";
+  if (completion_sockets())
+    GTEST_SKIP() << "recv_into runs on io_uring completions (CURIO_URING_SOCKETS=0 tests this path)";
   auto sockets = curio::Socket::pair();
   curio::Socket& a = sockets.first;
   char buf[16];

@@ -26,11 +26,9 @@ grep -q "'conn-1' READ_WAIT: fd [0-9]* readable" <<<"$where"
 if [ "$lines" = lines ]; then
   line=$(grep -n 'where. shows this line' "$(dirname "$0")/../../examples/monitored_server.cpp" | cut -d: -f1)
   grep -q "echo_client  .*monitored_server.cpp:$line" <<<"$where"
-  # recv runs in the handler's frame (an awaitable, no frame of its own): the handler is innermost.
-  # (Not on the opt-in io_uring completion path, whose recv is a coroutine in socket.cpp.)
-  if [ "${CURIO_URING_SOCKETS:-}" != 1 ] || [ "${CURIO_BACKEND:-}" = epoll ]; then
-    if grep -q "socket.cpp:" <<<"$where"; then echo "unexpected library frame"; exit 1; fi
-  fi
+  # recv runs in the handler's frame (an awaitable, no frame of its own) on every path: the
+  # handler is innermost.
+  if grep -q "socket.cpp:" <<<"$where"; then echo "unexpected library frame"; exit 1; fi
 fi
 exec 3>&-
 grep -q "\[conn-1\] connected" "$log"

@@ -37,7 +37,8 @@ Task<bool> until_not_reading(const curio::TaskHandle<std::string>& h, int n = 10
 // the second gets EAGAIN, and that reader keeps waiting: it is not woken, and no empty string
 // comes back. Its next arrival reaches it.
 TEST(SocketRecv, AnEdgeWhoseReadWouldBlockKeepsTheReaderWaitingWithoutWakingIt) {
-  if (curio_test::completion_sockets()) GTEST_SKIP() << "CURIO_URING_SOCKETS=1: recv runs on completions";
+  if (curio_test::completion_sockets())
+    GTEST_SKIP() << "recv runs on io_uring completions (CURIO_URING_SOCKETS=0 tests this path)";
   curio::run([]() -> Task<> {
     auto [a, b] = Socket::pair();
     Socket twin = Socket::from_fd(::dup(a.fileno()));
@@ -64,7 +65,8 @@ TEST(SocketRecv, AnEdgeWhoseReadWouldBlockKeepsTheReaderWaitingWithoutWakingIt) 
 // The kernel reads at the edge and only then wakes the reader: a cancellation that arrives in
 // between is delivered at the reader's next blocking point, and the bytes are not lost.
 TEST(SocketRecv, BytesReadAtTheEdgeSurviveACancelThatArrivesBeforeTheReaderRuns) {
-  if (curio_test::completion_sockets()) GTEST_SKIP() << "CURIO_URING_SOCKETS=1: recv runs on completions";
+  if (curio_test::completion_sockets())
+    GTEST_SKIP() << "recv runs on io_uring completions (CURIO_URING_SOCKETS=0 tests this path)";
   curio::run([]() -> Task<> {
     auto [a, b] = Socket::pair();
     Socket& reader = a;

@@ -27,14 +27,15 @@ T run_uring(curio::Task<T> main) {
   return curio::run(std::move(main), curio::KernelOptions{.backend = curio::IoBackend::IoUring});
 }
 
-// Whether this run's stream sockets use io_uring completions (CURIO_URING_SOCKETS=1, opt-in):
-// inside a kernel, whether it runs io_uring; outside one, unless CURIO_BACKEND=epoll.
+// Whether this run's stream sockets use io_uring completions (the default on io_uring;
+// CURIO_URING_SOCKETS=0 asks for readiness through the ring): inside a kernel, whether it runs
+// io_uring; outside one, unless CURIO_BACKEND=epoll.
 inline bool completion_sockets() {
   const char* v = std::getenv("CURIO_URING_SOCKETS");
-  if (!v || std::string_view(v) != "1") return false;
+  if (v && std::string_view(v) == "0") return false;
   if (curio::Kernel* k = curio::Kernel::current()) return k->backend() == curio::IoBackend::IoUring;
   const char* backend = std::getenv("CURIO_BACKEND");
-  return !(backend && std::string_view(backend) == "epoll");
+  return !(backend && std::string_view(backend) == "epoll") && io_uring_works();
 }
 
 }  // namespace curio_test
