@@ -66,10 +66,7 @@ void wake(RingState* s) noexcept {
 }
 
 void destroy(RingState* s) noexcept {
-  if (s->backlog) {
-    s->backlog->~RingBacklog();
-    FramePool::deallocate(s->backlog, sizeof(RingBacklog));
-  }
+  delete s->backlog;
   s->~RingState();
   FramePool::deallocate(s, sizeof(RingState));
 }
@@ -279,14 +276,15 @@ void ring_pretend_no_provided_buffers(bool on) noexcept {
 bool ring_recv_confirmed() noexcept { return recv_confirmed.load(std::memory_order_relaxed); }
 
 RingBacklog& RingState::backlog_or_make() {
-  if (!backlog) backlog = new (FramePool::allocate(sizeof(RingBacklog))) RingBacklog();
+  // From malloc, not the frame pool: a burst makes one per connection at once, and the pool
+  // would keep them all after it (malloc reuses the space for other sizes and trims).
+  if (!backlog) backlog = new RingBacklog();
   return *backlog;
 }
 
 void RingState::release_backlog_if_empty() noexcept {
   if (backlog && mode != Mode::Accept && backlog->empty()) {
-    backlog->~RingBacklog();  // its string's capacity too: an idle connection keeps no buffer
-    FramePool::deallocate(std::exchange(backlog, nullptr), sizeof(RingBacklog));
+    delete std::exchange(backlog, nullptr);  // its string's capacity too: an idle connection keeps no buffer
   }
 }
 
