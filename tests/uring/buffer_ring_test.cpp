@@ -22,8 +22,8 @@ using curio_test::run_uring;
 
 namespace {
 
-// Sockets on completions are opt-in (CURIO_URING_SOCKETS=1, read once by the library): this
-// binary turns them on before any test runs (socket_race_test.cpp does the same).
+// Sockets run on completions unless CURIO_URING_SOCKETS=0 (read once by the library): this
+// binary turns them on before any test runs, whatever the environment says (socket_race_test.cpp does the same).
 [[maybe_unused]] const bool sockets_on_completions = [] { return ::setenv("CURIO_URING_SOCKETS", "1", 1) == 0; }();
 
 constexpr std::size_t kFirstBatch = 64;  // uring_poller.cpp

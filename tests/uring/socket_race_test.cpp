@@ -25,8 +25,8 @@ using curio_test::tcp_pair;
 
 namespace {
 
-// Sockets on completions are opt-in (CURIO_URING_SOCKETS=1, read once by the library): this
-// binary turns them on before any test runs.
+// Sockets run on completions unless CURIO_URING_SOCKETS=0 (read once by the library): this
+// binary turns them on before any test runs, whatever the environment says.
 [[maybe_unused]] const bool sockets_on_completions = [] { return ::setenv("CURIO_URING_SOCKETS", "1", 1) == 0; }();
 
 }  // namespace
