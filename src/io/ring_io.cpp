@@ -277,7 +277,7 @@ bool ring_recv_confirmed() noexcept { return recv_confirmed.load(std::memory_ord
 
 RingBacklog& RingState::backlog_or_make() {
   // From malloc, not the frame pool: a burst makes one per connection at once, and the pool
-  // would keep them all after it (malloc reuses the space for other sizes and trims).
+  // would keep them all for this size after it (malloc can reuse the space for others).
   if (!backlog) backlog = new RingBacklog();
   return *backlog;
 }
