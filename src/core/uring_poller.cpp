@@ -55,12 +55,12 @@ constexpr std::uint64_t write_data(std::uint32_t i) { return (std::uint64_t{i} <
 // pages are released at the next wait, one madvise(MADV_DONTNEED) per contiguous run of ids.
 // Buffers above the new limit that still sit in the OS kernel's ring cannot be taken out of it,
 // but their pages are released at the shrink all the same (dormant): the OS kernel writes into a
-// provided buffer only in this thread (a recv completes in task work, which runs at this
-// thread's system calls, never during the madvise), and a page it writes later is simply
-// faulted in again. A dormant buffer that comes out with bytes is parked when handed back. While
-// the ring is grown, wait() sleeps at most until the quiet period ends, so a burst followed by
-// silence gives its pages back within about two periods instead of holding them until traffic
-// resumes.
+// provided buffer only in this thread (a recv completes in task work, which runs at the exit of
+// this thread's system calls, never during the madvise), a page it writes later is simply
+// faulted in again, and one it filled before (its completion not reaped yet) is left alone. A dormant buffer that comes
+// out with bytes is parked when handed back. While the ring is grown, wait() sleeps at most until the quiet period
+// ends, so a burst followed by silence gives its pages back within about two periods instead of holding them until
+// traffic resumes.
 constexpr unsigned kBufCount = 2048;  // a power of two
 constexpr unsigned kBufSize = 4096;
 constexpr unsigned kFirstBatch = 64;              // a power of two, at most kBufCount
@@ -627,17 +627,22 @@ class UringPoller final : public Poller {
 
   // The pages of the buffers in [from, to) that sit in the OS kernel's ring: one madvise per
   // contiguous run. Called between reaps, when nothing is lent (every lent buffer was recycled
-  // by the dispatch that followed its reap).
+  // by the dispatch that followed its reap). A recv runs in task work, and task work runs at
+  // the exit of any of this thread's system calls (the dispatch's, or the previous madvise):
+  // a buffer may have been filled since the last reap, its completion waiting in the CQ ring.
+  // Such a buffer is left alone (found with no system call between the look and the madvise),
+  // and nothing is released while completions overflowed out of sight.
   void release_dormant(unsigned from, unsigned to) noexcept {
-    if (lent_ != 0) return;
+    if (lent_ != 0 || io_uring_cq_has_overflow(&ring_)) return;
+    auto releasable = [&](unsigned bid) { return buf_state_[bid] == kCirculating && !filled_unreaped(bid); };
     unsigned bid = from;
     while (bid < to) {
-      if (buf_state_[bid] != kCirculating) {
+      if (!releasable(bid)) {
         ++bid;
         continue;
       }
       unsigned end = bid;
-      while (end < to && buf_state_[end] == kCirculating) {
+      while (end < to && releasable(end)) {
         buf_state_[end] = kDormant;
         --circulating_;
         ++end;
@@ -645,6 +650,16 @@ class UringPoller final : public Poller {
       (void)::madvise(buf_base_ + std::size_t{bid} * kBufSize, std::size_t{end - bid} * kBufSize, MADV_DONTNEED);
       bid = end;
     }
+  }
+
+  // Whether a completion waiting in the CQ ring carries buffer bid.
+  bool filled_unreaped(unsigned bid) noexcept {
+    unsigned head;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      if ((cqe->flags & IORING_CQE_F_BUFFER) && (cqe->flags >> IORING_CQE_BUFFER_SHIFT) == bid) return true;
+    }
+    return false;
   }
 
   // A wait while the ring is grown ends when the quiet period does, so that the shrink (and
