@@ -41,8 +41,9 @@ class SocketRecv : private detail::Traps::IoAttemptAwaiter {
 
  private:
   friend class Socket;
-  // The io_uring completion path on an OS kernel older than 6.0 until a multishot recv has
-  // worked in this process: a coroutine, awaited inline, that retries on readiness if the OS kernel refuses.
+  // The io_uring completion path on an OS kernel older than 6.0, until a multishot recv has
+  // worked in this process: a coroutine, awaited inline, that retries on readiness if the OS
+  // kernel refuses the multishot recv.
   explicit SocketRecv(Task<std::string> completion) noexcept;
   // The io_uring completion path once one has: frame-free too. The multishot recv's completion
   // keeps the bytes in the socket's state and wakes the task; await_resume hands them over.
