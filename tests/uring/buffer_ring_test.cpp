@@ -175,3 +175,39 @@ TEST(UringBuffers, ABurstFollowedBySilenceGivesBackTheRingsPages) {
     co_await burst_again(pairs);
   }());
 }
+
+// Bytes that arrive just before the shrink keep their pages. The recv runs in task work at the
+// exit of any of the kernel thread's system calls, so it can fill a buffer about to be released
+// after the last reap; the shrink must leave that buffer alone, or its bytes read as zeros.
+// Here the kernel thread itself writes (raw system calls, no suspension) once the quiet period
+// has passed, so the recvs fill buffers above the new limit before the wait that shrinks.
+TEST(UringBuffers, BytesThatArriveJustBeforeTheShrinkKeepTheirPages) {
+  REQUIRE_URING();
+  run_uring([]() -> Task<> {
+    Pairs pairs;
+    std::size_t grown = co_await grow_the_ring(pairs);
+    // The burst's own quiet period ends with a high peak (no shrink); the next one starts.
+    co_await curio::run_in_thread([] { ::usleep(1'200'000); });
+    ::usleep(1'200'000);  // the next period passes with the kernel thread busy: no wait, no reap
+    constexpr int kWriters = 16;
+    for (int i = 0; i < kWriters; ++i) {
+      std::string data(4000, '\0');
+      for (std::size_t k = 0; k < data.size(); ++k) data[k] = pattern(i, k);
+      EXPECT_EQ(::write(pairs[static_cast<std::size_t>(i)].second.fileno(), data.data(), data.size()), 4000);
+    }
+    // The next wait shrinks the ring, then reaps the completions of those recvs.
+    for (int i = 0; i < kWriters; ++i) {
+      std::string got;
+      while (got.size() < 4000) {
+        std::string part = co_await pairs[static_cast<std::size_t>(i)].first.recv(65536);
+        if (part.empty()) break;
+        got += part;
+      }
+      bool same = got.size() == 4000;
+      for (std::size_t k = 0; same && k < got.size(); ++k) same = got[k] == pattern(i, k);
+      EXPECT_TRUE(same) << "connection " << i << " (ring grown to " << grown << ")";
+    }
+    co_await curio::sleep(1ms);  // the buffers it left alone were parked when read: released now
+    EXPECT_EQ(recv_buffers(), kFirstBatch);
+  }());
+}
