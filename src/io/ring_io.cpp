@@ -196,6 +196,9 @@ void arm(FdHandle& fd, RingState* s, RingState::Mode mode) {
   }
 }
 
+// The undo of a waiter that takes its bytes or connection when it resumes.
+void waiter_undo(Traps::FdWaitBase* p) noexcept { static_cast<RingWaiter*>(p)->st->waiter = nullptr; }
+
 // Registers w as the waiter of st's multishot op (armed first) and blocks its task.
 bool wait_for(FdHandle& fd, RingWaiter& w, RingState::Mode mode, std::coroutine_handle<> h,
               void (*undo)(Traps::FdWaitBase*) noexcept, bool& fell_back) {
@@ -319,9 +322,8 @@ void ring_state_close(RingState* s) noexcept {
   destroy(s);
 }
 
-bool ring_recv_suspend(FdHandle& fd, RingWaiter& w, std::coroutine_handle<> h,
-                       void (*undo)(Traps::FdWaitBase*) noexcept, bool& fell_back) {
-  return wait_for(fd, w, RingState::Mode::Recv, h, undo, fell_back);
+bool ring_recv_suspend(FdHandle& fd, RingWaiter& w, std::coroutine_handle<> h, bool& fell_back) {
+  return wait_for(fd, w, RingState::Mode::Recv, h, &waiter_undo, fell_back);
 }
 
 std::string ring_recv_take(RingState& st, std::size_t cap) {
@@ -347,7 +349,7 @@ std::string ring_recv_take(RingState& st, std::size_t cap) {
 
 bool RingRecvAwaiter::await_ready() {
   st = &fd->ring_or_make();
-  return st->buffered() > 0 || st->eof || st->error;
+  return ring_recv_ready(*st);
 }
 
 bool RingRecvAwaiter::await_suspend(std::coroutine_handle<> h) {
@@ -385,10 +387,8 @@ bool RingAcceptAwaiter::await_ready() {
 }
 
 bool RingAcceptAwaiter::await_suspend(std::coroutine_handle<> h) {
-  return wait_for(*fd, *this, RingState::Mode::Accept, h, &undo, fell_back);
+  return wait_for(*fd, *this, RingState::Mode::Accept, h, &waiter_undo, fell_back);
 }
-
-void RingAcceptAwaiter::undo(FdWaitBase* p) noexcept { static_cast<RingAcceptAwaiter*>(p)->st->waiter = nullptr; }
 
 int RingAcceptAwaiter::await_resume() {
   if (task) Traps::rethrow_trap_error(task);

@@ -81,12 +81,11 @@ inline bool ring_accepts() noexcept {
   return ring_socket_op(IoOpKind::Accept) && !ring_multishot_missing(IoOpKind::Accept);
 }
 
-// Arms the multishot recv of st's socket if it is not in flight and registers w as its
-// waiter; undo is w's awaiter's (it tells the kinds apart). Returns true if the task suspended;
-// false if not, with the error set on the task, or with fell_back (the OS kernel lacks the
-// provided-buffer ring: use readiness, as every later read will).
-bool ring_recv_suspend(FdHandle& fd, RingWaiter& w, std::coroutine_handle<> h,
-                       void (*undo)(Traps::FdWaitBase*) noexcept, bool& fell_back);
+// Arms the multishot recv of st's socket if it is not in flight and registers w as its waiter
+// (one that takes its bytes from the backlog when it resumes). Returns true if the task
+// suspended; false if not, with the error set on the task, or with fell_back (the OS kernel
+// lacks the provided-buffer ring: use readiness, as every later read will).
+bool ring_recv_suspend(FdHandle& fd, RingWaiter& w, std::coroutine_handle<> h, bool& fell_back);
 // Whether a read would not wait: bytes buffered, end of stream or an error.
 inline bool ring_recv_ready(const RingState& st) noexcept { return st.buffered() > 0 || st.eof || st.error; }
 // The buffered bytes, at most cap of them (moved out whole when they fit); empty at end of
@@ -115,6 +114,7 @@ struct RingRecvAwaiter : RingWaiter {
   bool await_suspend(std::coroutine_handle<> h);
   std::size_t await_resume();
   std::size_t take(const char* p, std::size_t n) noexcept;  // copies into the target
+  // Its own undo: its address marks the waiter as one the completion may copy into directly.
   static void undo(FdWaitBase* p) noexcept;
 };
 
@@ -128,7 +128,6 @@ struct RingAcceptAwaiter : RingWaiter {
   bool await_ready();
   bool await_suspend(std::coroutine_handle<> h);
   int await_resume();
-  static void undo(FdWaitBase* p) noexcept;
 };
 
 // Runs a single-shot op on fd (send, connect, recvfrom...) through the io_op trap and records it

@@ -56,10 +56,6 @@ void SocketRecv::use_readiness() noexcept {
   new (&data_) std::string();
 }
 
-void SocketRecv::ring_undo(detail::Traps::FdWaitBase* p) noexcept {
-  static_cast<detail::RingWaiter*>(p)->st->waiter = nullptr;
-}
-
 bool SocketRecv::read_now(int fd) noexcept {
   std::span<char> buf = detail::read_scratch();
   for (;;) {
@@ -107,7 +103,7 @@ std::coroutine_handle<> SocketRecv::await_suspend(std::coroutine_handle<> h) {
   if (maxsize_ == kCompletion) return completion_.operator co_await().await_suspend(h);  // runs it inline
   if (flags_ == kOnRing) {
     bool fell_back = false;
-    if (detail::ring_recv_suspend(socket_->fd_, ring_, h, &ring_undo, fell_back)) return std::noop_coroutine();
+    if (detail::ring_recv_suspend(socket_->fd_, ring_, h, fell_back)) return std::noop_coroutine();
     if (!fell_back) return h;  // a cancellation was pending, or the socket is busy: await_resume raises
     use_readiness();           // no provided-buffer ring in this OS kernel: this read waits for readiness
     if (await_ready()) return h;

@@ -37,6 +37,27 @@ char pattern(int c, std::size_t i) { return static_cast<char>((static_cast<std::
 
 using Pairs = std::vector<std::pair<Socket, Socket>>;
 
+// Writes chunk number `chunk` (4,000 bytes) of connection c's pattern with one raw write: no
+// suspension, so the kernel thread reaps nothing meanwhile.
+void write_chunk(Socket& peer, int c, int chunk) {
+  std::string data(4000, '\0');
+  for (std::size_t k = 0; k < data.size(); ++k) data[k] = pattern(c, static_cast<std::size_t>(chunk) * 4000 + k);
+  EXPECT_EQ(::write(peer.fileno(), data.data(), data.size()), 4000);
+}
+
+// Reads until `total` bytes or the end: whether they are exactly connection c's, in order.
+Task<bool> reads_its_bytes(Socket& sock, int c, std::size_t total) {
+  std::string got;
+  while (got.size() < total) {
+    std::string part = co_await sock.recv(65536);
+    if (part.empty()) break;
+    got += part;
+  }
+  bool same = got.size() == total;
+  for (std::size_t k = 0; same && k < total; ++k) same = got[k] == pattern(c, k);
+  co_return same;
+}
+
 // Every peer writes `chunks` chunks of 4,000 bytes in one task step (one write each, no yield
 // between them), so the completions of all connections pile up before the next reap: far more
 // than the first batch, each connection needing several buffers. Returns how many connections
@@ -47,24 +68,12 @@ Task<int> burst(Pairs& pairs, int chunks) {
   int ok = 0;
   for (int i = 0; i < static_cast<int>(pairs.size()); ++i) {
     readers.spawn([&, i]() -> Task<> {
-      std::string got;
-      while (got.size() < total) {
-        std::string part = co_await pairs[static_cast<std::size_t>(i)].first.recv(65536);
-        if (part.empty()) break;
-        got += part;
-      }
-      bool same = got.size() == total;
-      for (std::size_t k = 0; same && k < total; ++k) same = got[k] == pattern(i, k);
-      if (same) ++ok;
+      if (co_await reads_its_bytes(pairs[static_cast<std::size_t>(i)].first, i, total)) ++ok;
     });
   }
   co_await curio::sleep(5ms);  // every multishot recv is armed
   for (int i = 0; i < static_cast<int>(pairs.size()); ++i) {
-    for (int c = 0; c < chunks; ++c) {
-      std::string data(4000, '\0');
-      for (std::size_t k = 0; k < data.size(); ++k) data[k] = pattern(i, static_cast<std::size_t>(c) * 4000 + k);
-      EXPECT_EQ(::write(pairs[static_cast<std::size_t>(i)].second.fileno(), data.data(), data.size()), 4000);
-    }
+    for (int c = 0; c < chunks; ++c) write_chunk(pairs[static_cast<std::size_t>(i)].second, i, c);
   }
   co_await curio::timeout_after(60s, readers.join());
   co_return ok;
@@ -190,22 +199,11 @@ TEST(UringBuffers, BytesThatArriveJustBeforeTheShrinkKeepTheirPages) {
     co_await curio::run_in_thread([] { ::usleep(1'200'000); });
     ::usleep(1'200'000);  // the next period passes with the kernel thread busy: no wait, no reap
     constexpr int kWriters = 16;
-    for (int i = 0; i < kWriters; ++i) {
-      std::string data(4000, '\0');
-      for (std::size_t k = 0; k < data.size(); ++k) data[k] = pattern(i, k);
-      EXPECT_EQ(::write(pairs[static_cast<std::size_t>(i)].second.fileno(), data.data(), data.size()), 4000);
-    }
+    for (int i = 0; i < kWriters; ++i) write_chunk(pairs[static_cast<std::size_t>(i)].second, i, 0);
     // The next wait shrinks the ring, then reaps the completions of those recvs.
     for (int i = 0; i < kWriters; ++i) {
-      std::string got;
-      while (got.size() < 4000) {
-        std::string part = co_await pairs[static_cast<std::size_t>(i)].first.recv(65536);
-        if (part.empty()) break;
-        got += part;
-      }
-      bool same = got.size() == 4000;
-      for (std::size_t k = 0; same && k < got.size(); ++k) same = got[k] == pattern(i, k);
-      EXPECT_TRUE(same) << "connection " << i << " (ring grown to " << grown << ")";
+      EXPECT_TRUE(co_await reads_its_bytes(pairs[static_cast<std::size_t>(i)].first, i, 4000))
+          << "connection " << i << " (ring grown to " << grown << ")";
     }
     co_await curio::sleep(1ms);  // the buffers it left alone were parked when read: released now
     EXPECT_EQ(recv_buffers(), kFirstBatch);

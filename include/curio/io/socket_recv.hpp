@@ -52,7 +52,6 @@ class SocketRecv : private detail::Traps::IoAttemptAwaiter {
 
   bool read_now(int fd) noexcept;                                         // one recv(2); false if it would block
   static bool read_on_edge(detail::Traps::IoAttemptAwaiter& a) noexcept;  // the attempt
-  static void ring_undo(detail::Traps::FdWaitBase* p) noexcept;
   void use_readiness() noexcept;  // leaves the completion path (the OS kernel lacks it)
   [[noreturn]] void raise_error() const;
 
