@@ -44,8 +44,8 @@ class EpollPoller final : public Poller {
   int pollable_descriptor() override { return epoll_fd_; }
 
   // No completions on epoll: layers ask supports() first and never submit.
-  void submit(IoOp&) override { throw SystemError(ENOSYS, "curio: the epoll backend runs no I/O operations"); }
-  void cancel(IoOp&) noexcept override {}
+  void submit(IoRequest&) override { throw SystemError(ENOSYS, "curio: the epoll backend runs no I/O operations"); }
+  void cancel(IoRequest&) noexcept override {}
   void recycle(int) noexcept override {}
 
   void wait(int timeout_ms, std::vector<PollEvent>& out, std::vector<OpEvent>&) override {

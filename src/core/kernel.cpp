@@ -364,8 +364,8 @@ void Kernel::poll_io(int timeout_ms) {
 }
 
 bool Kernel::op_supported(detail::IoOpKind kind) const noexcept { return poller_->supports(kind); }
-void Kernel::op_submit(detail::IoOp& op) { poller_->submit(op); }
-void Kernel::op_cancel(detail::IoOp& op) noexcept { poller_->cancel(op); }
+void Kernel::op_submit(detail::IoRequest& op) { poller_->submit(op); }
+void Kernel::op_cancel(detail::IoRequest& op) noexcept { poller_->cancel(op); }
 void Kernel::op_flush() noexcept {
   try {
     poller_->flush();

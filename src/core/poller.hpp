@@ -26,10 +26,10 @@ struct PollEvent {
   bool hangup;  // hang-up, error or urgent data: a short read no longer proves the buffer drained
 };
 
-// One completion of a submitted IoOp. buffer >= 0: a provided buffer that holds c.data; the
+// One completion of a submitted IoRequest. buffer >= 0: a provided buffer that holds c.data; the
 // kernel gives it back (recycle) right after the op's callback ran.
 struct OpEvent {
-  IoOp* op;
+  IoRequest* op;
   IoCompletion c;
   int buffer;
 };
@@ -56,10 +56,10 @@ class Poller {
   virtual bool supports(IoOpKind) const noexcept { return false; }
   // Queues op (submitted by the next wait or flush). The op record must stay alive and
   // unchanged until its last completion (more == false) was dispatched. Raises SystemError.
-  virtual void submit(IoOp& op) = 0;
+  virtual void submit(IoRequest& op) = 0;
   // Asks the OS kernel to end op early. Its last completion still arrives: -ECANCELED, or its
   // real result if it completed first. Does nothing if op is not in flight.
-  virtual void cancel(IoOp& op) noexcept = 0;
+  virtual void cancel(IoRequest& op) noexcept = 0;
   // Cancels every op in flight (kernel shutdown); their completions still arrive.
   virtual void cancel_all_ops() noexcept {}
   // Gives a provided buffer (OpEvent::buffer) back to the OS kernel.

@@ -3,7 +3,7 @@
 // events epoll reports); a poll that the ring ends (no IORING_CQE_F_MORE) is re-armed at the end
 // of the poll that read its last completion. Writability is polled only while a task waits for
 // it (want_write: a one-shot poll). Completions past the full completion ring are taken in the
-// same poll (see wait). Operations (IoOp) are requests on the same ring whose user_data is the op's
+// same poll (see wait). Operations (IoRequest, IoOp) are requests on the same ring whose user_data is the op's
 // address; a multishot recv takes its buffers from one provided-buffer ring per kernel, made on
 // first use, whose size follows what the recvs use (see kBufCount). A non-blocking poll only reads the shared
 // completion ring (no system call unless submissions are queued); a blocking one submits and waits in one
@@ -27,8 +27,8 @@
 namespace curio::detail {
 namespace {
 
-// user_data of the ring's requests, told apart by the low 3 bits (an IoOp is 8-aligned):
-// 0 = a poll removal or a cancel (its completion is ignored), tag 0 otherwise = an IoOp*,
+// user_data of the ring's requests, told apart by the low 3 bits (an IoRequest is 8-aligned):
+// 0 = a poll removal or a cancel (its completion is ignored), tag 0 otherwise = an IoRequest*,
 // kInbox = the inbox's poll, tag kSlotTag = the standing poll of slots_[data >> 3], tag
 // kWriteTag = its one-shot write poll.
 constexpr std::uint64_t kIgnored = 0;
@@ -179,7 +179,7 @@ class UringPoller final : public Poller {
 
   bool supports(IoOpKind kind) const noexcept override { return (supported_ >> static_cast<unsigned>(kind)) & 1u; }
 
-  void submit(IoOp& op) override {
+  void submit(IoRequest& op) override {
     if (op.multishot && op.kind == IoOpKind::Recv && !buf_ring_) make_buffers();
     prep(op, get_sqe());
     op.in_flight = true;
@@ -187,7 +187,7 @@ class UringPoller final : public Poller {
     ++in_flight_;
   }
 
-  void cancel(IoOp& op) noexcept override {
+  void cancel(IoRequest& op) noexcept override {
     if (!op.in_flight || op.cancelling) return;
     op.cancelling = true;
     io_uring_sqe* sqe = get_sqe();
@@ -408,7 +408,7 @@ class UringPoller final : public Poller {
         continue;
       }
       if ((data & kTagMask) == 0) {
-        reap_op(*reinterpret_cast<IoOp*>(data), res, cqe->flags, ops);
+        reap_op(*reinterpret_cast<IoRequest*>(data), res, cqe->flags, ops);
         continue;
       }
       auto i = static_cast<std::uint32_t>(data >> 3);
@@ -447,7 +447,7 @@ class UringPoller final : public Poller {
       }
       ran_dry_ = false;
     }
-    for (IoOp* op : rearm_) prep(*op, get_sqe());
+    for (IoRequest* op : rearm_) prep(*op, get_sqe());
     rearm_.clear();
   }
 
@@ -469,7 +469,7 @@ class UringPoller final : public Poller {
     }
   }
 
-  void reap_op(IoOp& op, int res, std::uint32_t flags, std::vector<OpEvent>& ops) {
+  void reap_op(IoRequest& op, int res, std::uint32_t flags, std::vector<OpEvent>& ops) {
     bool more = (flags & IORING_CQE_F_MORE) != 0;
     int buffer = (flags & IORING_CQE_F_BUFFER) ? static_cast<int>(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
     if (!more && res == -ENOBUFS && op.multishot && op.kind == IoOpKind::Recv) {
@@ -495,25 +495,28 @@ class UringPoller final : public Poller {
     ops.push_back(OpEvent{&op, IoCompletion{res, more, bytes}, buffer});
   }
 
-  void prep(IoOp& op, io_uring_sqe* sqe) {
+  void prep(IoRequest& req, io_uring_sqe* sqe) {
+    if (req.multishot) {  // a bare request: no pointer arguments (io_op.hpp)
+      if (req.kind == IoOpKind::Recv) {
+        io_uring_prep_recv_multishot(sqe, req.fd, nullptr, 0, req.flags);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = kBufGroup;
+      } else {
+        io_uring_prep_multishot_accept(sqe, req.fd, nullptr, nullptr, req.flags);
+      }
+      io_uring_sqe_set_data(sqe, &req);
+      return;
+    }
+    auto& op = static_cast<IoOp&>(req);
     switch (op.kind) {
       case IoOpKind::Recv:
-        if (op.multishot) {
-          io_uring_prep_recv_multishot(sqe, op.fd, nullptr, 0, op.flags);
-          sqe->flags |= IOSQE_BUFFER_SELECT;
-          sqe->buf_group = kBufGroup;
-        } else {
-          io_uring_prep_recv(sqe, op.fd, op.buf, op.len, op.flags);
-        }
+        io_uring_prep_recv(sqe, op.fd, op.buf, op.len, op.flags);
         break;
       case IoOpKind::Send:
         io_uring_prep_send(sqe, op.fd, op.buf, op.len, op.flags | MSG_NOSIGNAL);
         break;
       case IoOpKind::Accept:
-        if (op.multishot)
-          io_uring_prep_multishot_accept(sqe, op.fd, op.addr, op.addrlen, op.flags);
-        else
-          io_uring_prep_accept(sqe, op.fd, op.addr, op.addrlen, op.flags);
+        io_uring_prep_accept(sqe, op.fd, op.addr, op.addrlen, op.flags);
         break;
       case IoOpKind::Connect:
         io_uring_prep_connect(sqe, op.fd, op.addr, op.addr_size);
@@ -733,13 +736,13 @@ class UringPoller final : public Poller {
   enum : std::uint8_t { kOut, kCirculating, kParked, kDormant };
   std::vector<std::uint8_t> buf_state_;
   std::vector<unsigned> parked_;
-  unsigned limit_ = 0;        // ids below it circulate; ids above it are parked when handed back
-  unsigned circulating_ = 0;  // ids in the ring or lent, but not dormant
-  unsigned lent_ = 0;         // reaped with a buffer and not yet recycled
-  unsigned peak_lent_ = 0;    // the highest lent_ at the end of a reap in this period
-  bool ran_dry_ = false;      // a recv of this reap ended with ENOBUFS
-  std::vector<IoOp*> rearm_;  // those recvs, armed again at the end of the reap
-  bool regrown_ = false;      // the ring grew for re-armed recvs: wait() runs them at once
+  unsigned limit_ = 0;             // ids below it circulate; ids above it are parked when handed back
+  unsigned circulating_ = 0;       // ids in the ring or lent, but not dormant
+  unsigned lent_ = 0;              // reaped with a buffer and not yet recycled
+  unsigned peak_lent_ = 0;         // the highest lent_ at the end of a reap in this period
+  bool ran_dry_ = false;           // a recv of this reap ended with ENOBUFS
+  std::vector<IoRequest*> rearm_;  // those recvs, armed again at the end of the reap
+  bool regrown_ = false;           // the ring grew for re-armed recvs: wait() runs them at once
   std::int64_t period_start_ns_ = 0;
   std::size_t overflows_ = 0;  // ring_overflows()
   int inbox_fd_;

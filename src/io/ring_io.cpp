@@ -71,9 +71,9 @@ void destroy(RingState* s) noexcept {
   FramePool::deallocate(s, sizeof(RingState));
 }
 
-void handle_completion(RingState* s, IoOp& op, const IoCompletion& c) noexcept;
+void handle_completion(RingState* s, IoRequest& op, const IoCompletion& c) noexcept;
 
-void on_completion(IoOp& op, const IoCompletion& c) noexcept {
+void on_completion(IoRequest& op, const IoCompletion& c) noexcept {
   auto* s = static_cast<RingState*>(&op);
   bool orphan = s->orphan;
   handle_completion(s, op, c);  // deletes an orphan at its last completion
@@ -96,7 +96,7 @@ void on_completion(IoOp& op, const IoCompletion& c) noexcept {
   }
 }
 
-void handle_completion(RingState* s, IoOp& op, const IoCompletion& c) noexcept {
+void handle_completion(RingState* s, IoRequest& op, const IoCompletion& c) noexcept {
   if (s->orphan) {
     if (c.res >= 0 && s->mode == RingState::Mode::Accept) ::close(c.res);
     // Its last completion, not !op.in_flight: that is already false while earlier completions
@@ -174,7 +174,6 @@ void arm(FdHandle& fd, RingState* s, RingState::Mode mode) {
     s->kind = mode == RingState::Mode::Recv ? IoOpKind::Recv : IoOpKind::Accept;
     s->multishot = true;
     s->flags = mode == RingState::Mode::Accept ? SOCK_NONBLOCK | SOCK_CLOEXEC : 0;
-    s->addrlen = nullptr;
     s->on_complete = &on_completion;
   } else if (s->mode != mode) {
     throw RuntimeError("curio: a socket cannot both accept and receive");
@@ -292,7 +291,7 @@ void RingState::release_backlog_if_empty() noexcept {
 }
 
 RingState* make_ring_state(int fd) {
-  static_assert(sizeof(RingState) == 80, "the completion state is paid per idle connection");
+  static_assert(sizeof(RingState) == 64, "the completion state is paid per idle connection");
   auto* s = new (FramePool::allocate(sizeof(RingState))) RingState();
   s->fd = fd;
   return s;

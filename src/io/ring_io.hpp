@@ -31,10 +31,10 @@ struct RingBacklog {
   bool empty() const noexcept { return pending.size() == pos && accepted.empty() && !reader_op; }
 };
 
-// A socket's completion state: its multishot recv or accept (the IoOp base, whose owner is the
-// kernel the socket's ops run on) and what it delivered. 80 bytes, a frame-pool block: this is
-// what an idle connection on completions keeps instead of a poller registration.
-struct RingState : IoOp {
+// A socket's completion state: its multishot recv or accept (the IoRequest base, whose owner is
+// the kernel the socket's ops run on) and what it delivered. 64 bytes, a frame-pool block: this
+// is what an idle connection on completions keeps, as much as a poller registration on epoll.
+struct RingState : IoRequest {
   enum class Mode : std::uint8_t { None, Recv, Accept };
   RingWaiter* waiter = nullptr;    // the task waiting for the multishot op
   IoOp* writer_op = nullptr;       // a send/connect in flight (cancelled by close)

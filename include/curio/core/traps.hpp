@@ -359,9 +359,9 @@ struct Traps {
   }
   // Submits an op whose completions go to its own callback (a multishot op owned by a socket,
   // not awaited by one task). The record must stay alive until its last completion.
-  static void op_submit(IoOp& op) { Traps::current_kernel_or_throw().op_submit(op); }
-  static void op_submit(Kernel& k, IoOp& op) { k.op_submit(op); }
-  static void op_cancel(Kernel& k, IoOp& op) noexcept { k.op_cancel(op); }
+  static void op_submit(IoRequest& op) { Traps::current_kernel_or_throw().op_submit(op); }
+  static void op_submit(Kernel& k, IoRequest& op) { k.op_submit(op); }
+  static void op_cancel(Kernel& k, IoRequest& op) noexcept { k.op_cancel(op); }
   // Hands queued submissions (e.g. a cancel) to the OS kernel now rather than at the next wait.
   static void op_flush(Kernel& k) noexcept { k.op_flush(); }
   static Kernel& current_kernel_or_throw() {
@@ -412,7 +412,7 @@ struct Traps {
       }
       a->task->kernel->op_cancel(*a->op);
     }
-    static void complete(IoOp& op, const IoCompletion& c) noexcept {
+    static void complete(IoRequest& op, const IoCompletion& c) noexcept {
       auto* a = static_cast<OpAwaiter*>(op.owner);
       if (c.more) return;  // a single-shot awaiter runs single-shot ops
       a->result = c.res;

@@ -27,7 +27,7 @@ enum class IoOpKind : std::uint8_t {
 inline constexpr std::size_t kIoOpKinds = 11;
 inline constexpr std::uint64_t kCurrentPosition = ~std::uint64_t{0};
 
-struct IoOp;
+struct IoRequest;
 
 // One completion of an op. For a multishot Recv, data points at the received bytes in a buffer
 // the backend lends for the duration of the callback only (it is given back right after).
@@ -38,21 +38,31 @@ struct IoCompletion {
 };
 // Runs on the kernel's thread inside its I/O dispatch: it may only record the result,
 // reschedule tasks, and submit or cancel ops (no user code, no frees of other ops).
-using IoOpCallback = void (*)(IoOp& op, const IoCompletion& c) noexcept;
+using IoOpCallback = void (*)(IoRequest& op, const IoCompletion& c) noexcept;
 
-// 48 bytes: the arguments no kind uses together share storage (a socket's multishot op lives as
-// long as the connection, so its size is paid per idle connection).
-struct IoOp {
+// What the poller submits, cancels and completes: the part every op has. A multishot op (Recv
+// into the kernel's provided buffers, Accept without the peer's address) is only this, 32 bytes:
+// a socket's multishot op lives as long as the connection, so its size is paid per idle
+// connection. Any other op is an IoOp, which adds the call's pointer arguments.
+struct IoRequest {
   IoOpKind kind = IoOpKind::Recv;
   bool multishot = false;   // Accept, Recv: one submission, a completion per connection/arrival
   bool in_flight = false;   // submitted and its last completion not yet dispatched (the backend's)
   bool cancelling = false;  // a cancel was requested and not yet answered by the last completion
   int fd = -1;
   int flags = 0;
-  union {
+  union {                   // the call's one 32-bit argument, here where the header has room for it
     std::uint32_t len = 0;  // Recv, Send, Read, Write
     socklen_t addr_size;    // Connect
   };
+  IoOpCallback on_complete = nullptr;
+  void* owner = nullptr;  // for on_complete
+};
+static_assert(sizeof(IoRequest) == 32);
+
+// A single-shot op: the request and its pointer arguments (the kinds that use none leave them
+// unset). 48 bytes: the arguments no kind uses together share storage.
+struct IoOp : IoRequest {
   union {
     void* buf = nullptr;  // Recv, Send, Read, Write
     sockaddr* addr;       // Accept (may be null), Connect
@@ -62,8 +72,6 @@ struct IoOp {
     std::uint64_t offset = kCurrentPosition;  // Read, Write
     socklen_t* addrlen;                       // Accept: in/out (ignored while addr is null)
   };
-  IoOpCallback on_complete = nullptr;
-  void* owner = nullptr;  // for on_complete
 };
 static_assert(sizeof(IoOp) == 48);
 }  // namespace curio::detail
