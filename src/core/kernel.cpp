@@ -361,11 +361,14 @@ void Kernel::poll_io(int timeout_ms) {
     ev.op->on_complete(*ev.op, ev.c);
     if (ev.buffer >= 0) poller_->recycle(ev.buffer);
   }
+  detail::give_back_after_burst(poll_events_);
+  detail::give_back_after_burst(op_events_);
 }
 
 bool Kernel::op_supported(detail::IoOpKind kind) const noexcept { return poller_->supports(kind); }
 void Kernel::op_submit(detail::IoRequest& op) { poller_->submit(op); }
 void Kernel::op_cancel(detail::IoRequest& op) noexcept { poller_->cancel(op); }
+std::size_t Kernel::ops_awaited() const noexcept { return poller_->ops_awaited(); }
 void Kernel::op_flush() noexcept {
   try {
     poller_->flush();

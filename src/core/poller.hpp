@@ -67,6 +67,8 @@ class Poller {
   // Ops submitted and not yet finished (their records must stay alive). Not virtual: a busy
   // kernel reads it every cycle (the virtual call cost the sleep(0) yield about 8%).
   std::size_t ops_in_flight() const noexcept { return in_flight_; }
+  // The single-shot ones among them: each holds the frame of the task that awaits it.
+  std::size_t ops_awaited() const noexcept { return awaited_; }
   // Provided receive buffers that may hold resident pages (in the OS kernel's ring, lent, or
   // handed back and not released yet): KernelStats::recv_buffers.
   virtual std::size_t recv_buffers() const noexcept { return 0; }
@@ -83,7 +85,18 @@ class Poller {
 
  protected:
   std::size_t in_flight_ = 0;  // kept by a completion backend
+  std::size_t awaited_ = 0;    // likewise
 };
+
+// A burst (10,000 connections ready in one poll) grows the vectors a poll fills to its size;
+// kept, that capacity would cost tens of bytes per connection for good (docs/performance.md,
+// "Memory after a burst"). Past a thousand entries, a vector is given back once a poll
+// fills less than a quarter of it (call it after the poll's entries were used).
+template <class Entries>
+void give_back_after_burst(Entries& v) noexcept {
+  constexpr std::size_t kKeep = 1024;
+  if (v.capacity() > kKeep && v.size() < v.capacity() / 4) Entries().swap(v);
+}
 
 // Each throws SystemError if the backend cannot be set up. inbox_fd is watched for reading.
 std::unique_ptr<Poller> make_epoll_poller(int inbox_fd);

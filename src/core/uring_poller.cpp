@@ -185,6 +185,7 @@ class UringPoller final : public Poller {
     op.in_flight = true;
     op.cancelling = false;
     ++in_flight_;
+    if (!op.multishot) ++awaited_;
   }
 
   void cancel(IoRequest& op) noexcept override {
@@ -389,6 +390,7 @@ class UringPoller final : public Poller {
         arm(s.reg()->fd, data);
       }
     }
+    give_back_after_burst(ended_);
     ended_.clear();
   }
 
@@ -448,6 +450,7 @@ class UringPoller final : public Poller {
       ran_dry_ = false;
     }
     for (IoRequest* op : rearm_) prep(*op, get_sqe());
+    give_back_after_burst(rearm_);
     rearm_.clear();
   }
 
@@ -490,6 +493,7 @@ class UringPoller final : public Poller {
       op.in_flight = false;
       op.cancelling = false;
       --in_flight_;
+      if (!op.multishot) --awaited_;
     }
     const char* bytes = buffer >= 0 ? buf_base_ + std::size_t(buffer) * kBufSize : nullptr;
     ops.push_back(OpEvent{&op, IoCompletion{res, more, bytes}, buffer});

@@ -72,6 +72,7 @@ void destroy(RingState* s) noexcept {
 }
 
 void handle_completion(RingState* s, IoRequest& op, const IoCompletion& c) noexcept;
+void recv_waiter_undo(Traps::FdWaitBase* p) noexcept;
 
 void on_completion(IoRequest& op, const IoCompletion& c) noexcept {
   auto* s = static_cast<RingState*>(&op);
@@ -147,6 +148,14 @@ void handle_completion(RingState* s, IoRequest& op, const IoCompletion& c) noexc
         p += k;
         n -= k;
       }
+    } else if (w && w->undo_fn == &recv_waiter_undo && s->buffered() == 0) {
+      TaskState* task = w->task;
+      if (std::size_t k = ring_recv_hand_over(*w, p, n)) {  // w is a string now: wake its task by hand
+        s->waiter = nullptr;
+        Traps::reschedule(task);
+        p += k;
+        n -= k;
+      }
     }
     if (n > 0) {
       try {
@@ -195,8 +204,11 @@ void arm(FdHandle& fd, RingState* s, RingState::Mode mode) {
   }
 }
 
-// The undo of a waiter that takes its bytes or connection when it resumes.
+// The undo of a waiter that takes its connection when it resumes.
 void waiter_undo(Traps::FdWaitBase* p) noexcept { static_cast<RingWaiter*>(p)->st->waiter = nullptr; }
+// The same for Socket::recv's waiter: its own address marks the waiters that take their bytes
+// by ring_recv_hand_over.
+void recv_waiter_undo(Traps::FdWaitBase* p) noexcept { static_cast<RingWaiter*>(p)->st->waiter = nullptr; }
 
 // Registers w as the waiter of st's multishot op (armed first) and blocks its task.
 bool wait_for(FdHandle& fd, RingWaiter& w, RingState::Mode mode, std::coroutine_handle<> h,
@@ -322,7 +334,7 @@ void ring_state_close(RingState* s) noexcept {
 }
 
 bool ring_recv_suspend(FdHandle& fd, RingWaiter& w, std::coroutine_handle<> h, bool& fell_back) {
-  return wait_for(fd, w, RingState::Mode::Recv, h, &waiter_undo, fell_back);
+  return wait_for(fd, w, RingState::Mode::Recv, h, &recv_waiter_undo, fell_back);
 }
 
 std::string ring_recv_take(RingState& st, std::size_t cap) {

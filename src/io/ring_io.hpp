@@ -66,6 +66,21 @@ void ring_state_close(RingState* s) noexcept;
 bool ring_sockets_enabled() noexcept;
 // Whether this kernel runs socket operations of this kind on completions.
 inline bool ring_socket_op(IoOpKind kind) noexcept { return ring_sockets_enabled() && io_op_supported(kind); }
+// Sends on the ring are batched (a cycle's sends go to the OS kernel in one io_uring_enter), but
+// each keeps its task's frame until its completion is reaped: when one reap wakes thousands of
+// handlers (a burst), their thousands of send frames would exist at once, and the frame pool
+// keeps its high-water mark for good. Past this many single-shot ops in flight on the kernel, a
+// send is tried on the socket first, as on the readiness path, and goes to the ring only if
+// the socket's buffer is full. (1,000 busy connections stay under it: docs/io.md.)
+inline constexpr std::size_t kRingSendWindow = 1024;
+// Whether a send on fd tries the socket first: past the window, and no send of this socket is
+// in flight on the ring (its bytes must go first; the ring path then raises WriteResourceBusy).
+inline bool ring_send_directly(const FdHandle& fd) noexcept {
+  if (Traps::ops_awaited() < kRingSendWindow) return false;
+  const RingState* st = fd.ring();
+  return !st || !st->writer_op;
+}
+
 // Whether the multishot recv (provided-buffer rings: Linux 5.19; multishot recv: 6.0) and the
 // multishot accept (5.19) were found missing: the opcode probe does not tell, so the first one
 // that fails (registering the buffer ring, or -EINVAL where the plain call would not fail) says
@@ -81,11 +96,16 @@ inline bool ring_accepts() noexcept {
   return ring_socket_op(IoOpKind::Accept) && !ring_multishot_missing(IoOpKind::Accept);
 }
 
-// Arms the multishot recv of st's socket if it is not in flight and registers w as its waiter
-// (one that takes its bytes from the backlog when it resumes). Returns true if the task
-// suspended; false if not, with the error set on the task, or with fell_back (the OS kernel
-// lacks the provided-buffer ring: use readiness, as every later read will).
+// Arms the multishot recv of st's socket if it is not in flight and registers w, Socket::recv's
+// waiter, as its waiter. Returns true if the task suspended; false if not, with the error set on
+// the task, or with fell_back (the OS kernel lacks the provided-buffer ring: use readiness, as
+// every later read will).
 bool ring_recv_suspend(FdHandle& fd, RingWaiter& w, std::coroutine_handle<> h, bool& fell_back);
+// Hands the waiter that ring_recv_suspend registered its result: at most its cap of the n bytes
+// at p, as a string that takes the place of w inside Socket::recv's awaiter (w is gone after it;
+// defined in socket_recv.cpp). Returns how many it took: 0 if the string could not be allocated
+// (then w is unchanged). So a read on completions costs one allocation, the string's.
+std::size_t ring_recv_hand_over(RingWaiter& w, const char* p, std::size_t n) noexcept;
 // Whether a read would not wait: bytes buffered, end of stream or an error.
 inline bool ring_recv_ready(const RingState& st) noexcept { return st.buffered() > 0 || st.eof || st.error; }
 // The buffered bytes, at most cap of them (moved out whole when they fit); empty at end of

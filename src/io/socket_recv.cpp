@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <new>
 
 #include "curio/io/socket.hpp"
@@ -30,6 +31,33 @@ SocketRecv::SocketRecv(Socket& socket, std::size_t maxsize, OnRing) noexcept
       maxsize_(static_cast<std::uint32_t>(std::min(maxsize, detail::read_scratch().size()))),
       flags_(kOnRing),
       ring_() {}
+
+namespace detail {
+
+// The completion found Socket::recv's awaiter waiting (ring_recv_suspend registered its ring_):
+// the bytes become its data_ right there, so they need no buffer in the socket's state on the
+// way (one allocation per read instead of two, and none kept by a burst of woken readers).
+std::size_t ring_recv_hand_over(RingWaiter& w, const char* p, std::size_t n) noexcept {
+  // ring_ is a member of the awaiter's union; the awaiter is not standard-layout, but offsetof
+  // works on it as on any class without virtual bases (conditionally supported: GCC, Clang).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+  constexpr std::size_t kRingAt = offsetof(SocketRecv, ring_);
+#pragma GCC diagnostic pop
+  auto& r = *reinterpret_cast<SocketRecv*>(reinterpret_cast<char*>(&w) - kRingAt);
+  std::size_t k = std::min<std::size_t>(n, r.maxsize_);
+  try {
+    std::string bytes(p, k);
+    r.ring_.~RingWaiter();
+    new (&r.data_) std::string(std::move(bytes));
+  } catch (...) {
+    return 0;
+  }
+  r.flags_ = SocketRecv::kHandedOver;
+  return k;
+}
+
+}  // namespace detail
 
 SocketRecv::SocketRecv(SocketRecv&& o) noexcept
     : IoAttemptAwaiter(o), socket_(o.socket_), maxsize_(o.maxsize_), flags_(o.flags_) {
@@ -132,6 +160,7 @@ std::string SocketRecv::await_resume() {
       throw SystemError(EINVAL, "recv: the OS kernel refused the multishot recv it had accepted before");
     return detail::ring_recv_take(*ring_.st, maxsize_);
   }
+  // The readiness path, or the completion path after ring_recv_hand_over (kHandedOver).
   if (task) detail::Traps::rethrow_trap_error(task);
   if (error) raise_error();
   return std::move(data_);

@@ -355,6 +355,61 @@ TEST(UringSocket, WaitingReadsIntoTheThreadScratchBufferKeepTheirOwnBytes) {
   }());
 }
 
+// A completion hands a waiting recv its bytes at once (ring_recv_hand_over): they are the
+// reader's before it runs, so closing the socket in between takes nothing from it (as on the
+// readiness path, whose dispatch reads them into the awaiter too).
+TEST(UringSocket, AReaderWokenWithBytesKeepsThemWhenTheSocketClosesBeforeItRuns) {
+  REQUIRE_URING();
+  if (!curio_test::completion_sockets()) GTEST_SKIP() << "sockets on readiness";
+  run_uring([]() -> Task<> {
+    auto [a, b] = Socket::pair();
+    Socket& reader_socket = a;
+    auto reader = curio::spawn([&]() -> Task<std::string> { co_return co_await reader_socket.recv(100); });
+    co_await curio::sleep(5ms);  // it waits in the multishot recv
+    EXPECT_EQ(curio::where(reader).state, curio::TaskStatus::ReadWait);
+    EXPECT_EQ(::write(b.fileno(), "bytes", 5), 5);
+    // Each yield polls the ring; this task was queued before that poll woke the reader, so it
+    // runs first and sees the reader ready and not yet run.
+    for (int i = 0; i < 1000 && curio::where(reader).state == curio::TaskStatus::ReadWait; ++i)
+      co_await curio::sleep(0s);
+    EXPECT_EQ(curio::where(reader).state, curio::TaskStatus::Ready);
+    a.close();
+    EXPECT_EQ(co_await reader.join(), "bytes");
+  }());
+}
+
+// Past kRingSendWindow single-shot ops in flight (src/io/ring_io.hpp), a send that the socket
+// can take at once goes straight to it instead of holding a frame until the ring's completion:
+// here 1,024 recvfrom ops wait in the ring, and a sendall completes without this task
+// suspending (a task that would run on its suspension never gets to).
+TEST(UringSocket, PastTheSendWindowASendTheSocketCanTakeNeedsNoCompletion) {
+  REQUIRE_URING();
+  if (!curio_test::completion_sockets()) GTEST_SKIP() << "sockets on readiness";
+  run_uring([]() -> Task<> {
+    std::vector<Socket> idle;
+    idle.reserve(1024);  // the waiting tasks hold references
+    curio::TaskGroup waiting;
+    for (int i = 0; i < 1024; ++i) {
+      idle.emplace_back(AF_INET, SOCK_DGRAM);
+      idle.back().bind(curio::SocketAddress::ipv4("127.0.0.1", 0));
+      waiting.spawn([](Socket& s) -> Task<> { co_await s.recvfrom(16); }(idle.back()));
+    }
+    co_await curio::sleep(10ms);  // every recvfrom is in flight
+    EXPECT_GE(curio::detail::Traps::ops_awaited(), 1024u);
+    auto [a, b] = Socket::pair();
+    bool other_ran = false;
+    auto other = curio::spawn([&]() -> Task<> {
+      other_ran = true;
+      co_return;
+    });
+    co_await a.sendall("past the window");
+    EXPECT_FALSE(other_ran);  // sendall did not suspend
+    EXPECT_EQ(co_await b.recv(100), "past the window");
+    co_await other.join();
+    co_await waiting.cancel_remaining();
+  }());
+}
+
 // A Linux without provided-buffer rings (before 5.19) cannot run the multishot recv: the first
 // stream read that finds so falls back to readiness and so does every later one; nothing is
 // raised, and the readers see every byte.

@@ -171,6 +171,7 @@ class Kernel {
   void op_submit(detail::IoRequest& op);
   void op_cancel(detail::IoRequest& op) noexcept;
   void op_flush() noexcept;
+  std::size_t ops_awaited() const noexcept;  // single-shot ops in flight (see Traps::ops_awaited)
   std::int64_t set_timeout(TaskState* t, std::int64_t deadline);
   void unset_timeout(TaskState* t, std::int64_t prior);
   void arm_sleep(TaskState* t, std::int64_t deadline) { timers_.arm(&t->sleep_timer, deadline); }

@@ -362,6 +362,12 @@ struct Traps {
   static void op_submit(IoRequest& op) { Traps::current_kernel_or_throw().op_submit(op); }
   static void op_submit(Kernel& k, IoRequest& op) { k.op_submit(op); }
   static void op_cancel(Kernel& k, IoRequest& op) noexcept { k.op_cancel(op); }
+  // Single-shot ops in flight on the running kernel (0 outside one). Each keeps its awaiting
+  // task suspended, with its frame, until its completion is reaped.
+  static std::size_t ops_awaited() noexcept {
+    Kernel* k = Kernel::current();
+    return k ? k->ops_awaited() : 0;
+  }
   // Hands queued submissions (e.g. a cancel) to the OS kernel now rather than at the next wait.
   static void op_flush(Kernel& k) noexcept { k.op_flush(); }
   static Kernel& current_kernel_or_throw() {

@@ -17,6 +17,9 @@
 namespace curio {
 
 class Socket;
+namespace detail {
+std::size_t ring_recv_hand_over(RingWaiter& w, const char* p, std::size_t n) noexcept;
+}
 
 class SocketRecv : private detail::Traps::IoAttemptAwaiter {
  public:
@@ -41,6 +44,7 @@ class SocketRecv : private detail::Traps::IoAttemptAwaiter {
 
  private:
   friend class Socket;
+  friend std::size_t detail::ring_recv_hand_over(detail::RingWaiter& w, const char* p, std::size_t n) noexcept;
   // The io_uring completion path on an OS kernel older than 6.0, until a multishot recv has
   // worked in this process: a coroutine, awaited inline, that retries on readiness if the OS
   // kernel refuses the multishot recv.
@@ -57,6 +61,7 @@ class SocketRecv : private detail::Traps::IoAttemptAwaiter {
 
   static constexpr std::uint32_t kCompletion = ~std::uint32_t{0};  // maxsize_ of the coroutine path
   static constexpr std::int32_t kOnRing = -1;                      // flags_ of the frame-free completion path
+  static constexpr std::int32_t kHandedOver = -2;  // flags_ once that path's completion put the bytes in data_
 
   Socket* socket_ = nullptr;
   std::uint32_t maxsize_ = 0;
@@ -64,7 +69,7 @@ class SocketRecv : private detail::Traps::IoAttemptAwaiter {
   union {
     std::string data_;              // the readiness path: what the read returned
     Task<std::string> completion_;  // maxsize_ == kCompletion
-    detail::RingWaiter ring_;       // flags_ == kOnRing
+    detail::RingWaiter ring_;       // flags_ == kOnRing (data_ once kHandedOver)
   };
 };
 
