@@ -6,7 +6,8 @@
 # time per message, from /proc/PID/stat); then 10,000 idle connections for the server's memory
 # per connection, 0.5 s after each made its one echo and again after 3 s of silence.
 # Usage: bench/echo/run.sh [build-dir (default build/bench)] [seconds per load (default 3)]
-#        ECHO_SERVERS="ours_epoll ours_uring epoll uring" narrows the set.
+#        ECHO_SERVERS="ours_epoll ours_uring epoll uring" narrows the set (and sets the order);
+#        ECHO_SKIP_IDLE=1 skips the 10,000 idle connections (bench/echo/rounds.py does).
 set -euo pipefail
 build=${1:-build/bench}
 secs=${2:-3}
@@ -53,6 +54,7 @@ for name in "${servers[@]}"; do
     done
   done
   stop_server "$pid"
+  if [ -n "${ECHO_SKIP_IDLE:-}" ]; then continue; fi
   # Idle connections: RSS growth of a fresh server holding 10,000 connections.
   pid=$(start_server "$name")
   before=$(rss_kb "$pid")
@@ -94,6 +96,7 @@ for conns in 1 100 1000; do
       "$(ratio "ours_uring/$conns/$size" "ours_epoll/$conns/$size")" "$(ratio "ours_epoll/$conns/$size" "epoll/$conns/$size")"
   done
 done
+[ -n "${ECHO_SKIP_IDLE:-}" ] && exit 0
 printf '\nserver memory per idle connection (10,000 connections):'
 for name in "${servers[@]}"; do printf ' %s %s B,' "$name" "${mem[$name]}"; done
 printf '\nthe same after 3 s of silence:'

@@ -217,9 +217,12 @@ void Kernel::run_until_done(TaskState* t) {
 }
 
 void Kernel::cycle() {
+  // (The last poll's time is a clock reading no later than now: an inbox call that was old then
+  // is old now, and this check, made by every cycle about to sleep, reads no clock.)
   if (ready_count_ == 0 && !inbox_->pending() &&
       ((remote_waits_ > 0 && detail::now_ns() - last_remote_wait_ns_ < kRemoteSpinNs) ||
-       detail::now_ns() - last_inbox_call_ns_ < kRemoteSpinNs)) {
+       (last_poll_ns_ - last_inbox_call_ns_ < kRemoteSpinNs &&
+        detail::now_ns() - last_inbox_call_ns_ < kRemoteSpinNs))) {
     std::int64_t until = detail::now_ns() + kRemoteSpinNs;
     while (!inbox_->pending() && detail::now_ns() < until) {
 #if defined(__x86_64__) || defined(__i386__)

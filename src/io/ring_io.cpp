@@ -270,12 +270,9 @@ void raise_recv_error(RingState& st) {
 
 }  // namespace
 
-bool ring_sockets_enabled() noexcept {
-  static const bool enabled = [] {
-    const char* v = std::getenv("CURIO_URING_SOCKETS");
-    return !(v && std::strcmp(v, "0") == 0);
-  }();
-  return enabled;
+bool read_ring_sockets_setting() noexcept {
+  const char* v = std::getenv("CURIO_URING_SOCKETS");
+  return !(v && std::strcmp(v, "0") == 0);
 }
 
 bool ring_multishot_missing(IoOpKind kind) noexcept {

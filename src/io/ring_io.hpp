@@ -62,8 +62,12 @@ void ring_state_close(RingState* s) noexcept;
 
 // Whether sockets use completions on io_uring kernels: yes unless the environment variable
 // CURIO_URING_SOCKETS=0 (read once) asks for readiness through the ring, the path an OS kernel
-// without the multishot ops falls back to (docs/io.md).
-bool ring_sockets_enabled() noexcept;
+// without the multishot ops falls back to (docs/io.md). Inline: every send asks.
+bool read_ring_sockets_setting() noexcept;
+inline bool ring_sockets_enabled() noexcept {
+  static const bool enabled = read_ring_sockets_setting();
+  return enabled;
+}
 // Whether this kernel runs socket operations of this kind on completions.
 inline bool ring_socket_op(IoOpKind kind) noexcept { return ring_sockets_enabled() && io_op_supported(kind); }
 // Sends on the ring are batched (a cycle's sends go to the OS kernel in one io_uring_enter), but
