@@ -7,7 +7,8 @@
 # per connection, 0.5 s after each made its one echo and again after 3 s of silence.
 # Usage: bench/echo/run.sh [build-dir (default build/bench)] [seconds per load (default 3)]
 #        ECHO_SERVERS="ours_epoll ours_uring epoll uring" narrows the set (and sets the order);
-#        ECHO_SKIP_IDLE=1 skips the 10,000 idle connections (bench/echo/rounds.py does).
+#        ECHO_SKIP_IDLE=1 skips the 10,000 idle connections (bench/echo/rounds.py does);
+#        ECHO_CONNS="" runs only them.
 set -euo pipefail
 build=${1:-build/bench}
 secs=${2:-3}
@@ -42,7 +43,7 @@ field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
 declare -A rate cpu mem mem_settled
 for name in "${servers[@]}"; do
   pid=$(start_server "$name")
-  for conns in 1 100 1000; do
+  for conns in ${ECHO_CONNS-1 100 1000}; do
     for size in 64 1024; do
       c0=$(cpu_ticks "$pid")
       out=$(taskset -c 1 "$loadgen" --port "${server_port[$name]}" --conns "$conns" --size "$size" --seconds "$secs")
@@ -78,19 +79,19 @@ done
 printf '\nmsgs/s (server CPU ns per message)\n%-5s %-5s' conns size
 for name in "${servers[@]}"; do printf ' | %-18s' "$name"; done
 printf '\n'
-for conns in 1 100 1000; do
+for conns in ${ECHO_CONNS-1 100 1000}; do
   for size in 64 1024; do
     printf '%-5s %-5s' "$conns" "$size"
     for name in "${servers[@]}"; do
       k="$name/$conns/$size"
-      printf ' | %8s (%6s)  ' "${rate[$k]}" "${cpu[$k]}"
+      printf ' | %8s (%6s)  ' "${rate[$k]:-}" "${cpu[$k]:-}"
     done
     printf '\n'
   done
 done
 ratio() { awk -v a="${rate[$1]:-0}" -v b="${rate[$2]:-0}" 'BEGIN{ if (b > 0) printf "%.2fx", a/b; else printf "-" }'; }
 printf '\nmsgs/s ratios: ours_uring/uring, ours_uring/ours_epoll, ours_epoll/epoll\n'
-for conns in 1 100 1000; do
+for conns in ${ECHO_CONNS-1 100 1000}; do
   for size in 64 1024; do
     printf '%-5s %-5s  %s  %s  %s\n' "$conns" "$size" "$(ratio "ours_uring/$conns/$size" "uring/$conns/$size")" \
       "$(ratio "ours_uring/$conns/$size" "ours_epoll/$conns/$size")" "$(ratio "ours_epoll/$conns/$size" "epoll/$conns/$size")"

@@ -90,7 +90,7 @@ class Poller {
 
 // A burst (10,000 connections ready in one poll) grows the vectors a poll fills to its size;
 // kept, that capacity would cost tens of bytes per connection for good (docs/performance.md,
-// "Memory after a burst"). Past a thousand entries, a vector is given back once a poll
+// "After a burst"). Past a thousand entries, a vector is given back once a poll
 // fills less than a quarter of it (call it after the poll's entries were used).
 template <class Entries>
 void give_back_after_burst(Entries& v) noexcept {

@@ -306,7 +306,7 @@ namespace {
 
 // sendall's two paths are separate coroutines: one frame holding both paths' state cost 304
 // bytes, and a burst on io_uring keeps up to about two send windows of these frames in the
-// frame pool for good (kRingSendWindow, docs/performance.md "Memory after a burst").
+// frame pool for good (kRingSendWindow, docs/performance.md, "After a burst").
 // A result that won a race with a cancellation counts, and the cancellation comes from the next
 // op's trap: bytes_sent is exact.
 Task<> sendall_on_ring(detail::FdHandle& fd, std::string_view data, int flags) {
