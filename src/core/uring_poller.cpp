@@ -42,14 +42,14 @@ constexpr std::uint64_t write_data(std::uint32_t i) { return (std::uint64_t{i} <
 // The provided-buffer ring of multishot recvs. A buffer is lent only while bytes sit in it
 // between a completion and its dispatch (the socket copies them out at once), so the count
 // bounds the recv completions one reap can hold, not the connections: an exhausted ring ends a
-// recv with ENOBUFS and the backend re-arms it, by which time the batch's buffers are back.
+// recv with ENOBUFS, which goes to the layer (it reads that socket with a plain recv).
 //
 // Resident memory follows use (decision, issue 10): the OS kernel takes provided buffers in
 // FIFO order, so every buffer in the ring is touched (made resident) sooner or later. The
 // buffers are one mapping of kBufCount ids (untouched pages cost nothing), but only the ids
 // below limit_ circulate (in the ring or lent): kFirstBatch at first. A reap that found the ring
 // dry (a recv ended with ENOBUFS) or lent at least half of limit_ doubles it, up to kBufCount:
-// the next batch is provided at once, before the re-armed recvs are submitted. After kQuietNs in
+// the next batch is provided at once. After kQuietNs in
 // which no reap lent more than an eighth of limit_, limit_ drops to four times that peak (at
 // least kFirstBatch): a recycled buffer at or above it is not provided again, and such buffers'
 // pages are released at the next wait, one madvise(MADV_DONTNEED) per contiguous run of ids.
@@ -244,17 +244,6 @@ class UringPoller final : public Poller {
         throw SystemError(-rc, "io_uring_enter (wait)");
     }
     reap_all(out, ops);
-    // Recvs that found the ring dry were re-armed into a ring grown for them: run them now, so
-    // that their bytes are dispatched in this poll, before the kernel expires deadlines (a
-    // socket with data ready must not time out because the ring was small). Bounded: the ring
-    // at most doubles kBufCount / kFirstBatch times.
-    while (regrown_) {
-      regrown_ = false;
-      submit_or_throw(io_uring_submit(&ring_));
-      io_uring_cqe* cqe;
-      if (io_uring_peek_cqe(&ring_, &cqe) != 0) break;
-      reap_all(out, ops);
-    }
     rearm_ended();
   }
 
@@ -441,17 +430,13 @@ class UringPoller final : public Poller {
     if (buf_ring_) {
       // lent_ is this reap's buffers (the last reap's went back at its dispatch).
       if (lent_ > peak_lent_) peak_lent_ = lent_;
-      if ((ran_dry_ || lent_ * 2 >= limit_) && limit_ < kBufCount) {
+      if ((dry_recvs_ > 0 || lent_ * 2 >= limit_) && limit_ < kBufCount) {
         // Enough for what this reap met (its lent buffers plus its dry recvs), at least double.
-        auto want = static_cast<unsigned>(std::min<std::size_t>(kBufCount, lent_ + rearm_.size()));
+        auto want = static_cast<unsigned>(std::min<std::size_t>(kBufCount, lent_ + dry_recvs_));
         grow_to(std::min(kBufCount, std::max(limit_ * 2, std::bit_ceil(want))));
-        regrown_ = !rearm_.empty();
       }
-      ran_dry_ = false;
+      dry_recvs_ = 0;
     }
-    for (IoRequest* op : rearm_) prep(*op, get_sqe());
-    give_back_after_burst(rearm_);
-    rearm_.clear();
   }
 
   // The one-shot write poll's completion (always its last).
@@ -476,17 +461,11 @@ class UringPoller final : public Poller {
     bool more = (flags & IORING_CQE_F_MORE) != 0;
     int buffer = (flags & IORING_CQE_F_BUFFER) ? static_cast<int>(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
     if (!more && res == -ENOBUFS && op.multishot && op.kind == IoOpKind::Recv) {
-      ran_dry_ = true;
-      if (!op.cancelling) {
-        // The buffer ring ran dry: the recv ended without reading, so it is armed again at the
-        // end of this reap, after the next batch is provided (armed now, a submission forced by
-        // a full queue would end it with ENOBUFS again inside this very loop), and submitted by
-        // the next wait, after this batch's buffers were recycled (those past a full queue go
-        // earlier and may meet ENOBUFS once more). Not the layer's business.
-        rearm_.push_back(&op);
-        return;
-      }
-      res = -ECANCELED;  // the layer's cancel meets a recv that ended unread: that is its end
+      // The buffer ring ran dry: the recv ended without reading. Reported to the layer, which
+      // reads the socket itself (io_op.hpp): re-armed here, it lost the buffers given back to the
+      // recvs still armed, again and again (docs/io.md). The ring grows at the end of this reap.
+      ++dry_recvs_;
+      if (op.cancelling) res = -ECANCELED;  // the layer's cancel meets a recv that ended unread: its end
     }
     if (buffer >= 0) ++lent_;
     if (!more) {
@@ -589,7 +568,7 @@ class UringPoller final : public Poller {
     buf_state_.clear();
     parked_.clear();
     limit_ = circulating_ = lent_ = peak_lent_ = 0;
-    ran_dry_ = false;
+    dry_recvs_ = 0;
   }
 
   // Puts buffer bid at offset `at` past the ring's tail (the caller advances the tail).
@@ -740,13 +719,11 @@ class UringPoller final : public Poller {
   enum : std::uint8_t { kOut, kCirculating, kParked, kDormant };
   std::vector<std::uint8_t> buf_state_;
   std::vector<unsigned> parked_;
-  unsigned limit_ = 0;             // ids below it circulate; ids above it are parked when handed back
-  unsigned circulating_ = 0;       // ids in the ring or lent, but not dormant
-  unsigned lent_ = 0;              // reaped with a buffer and not yet recycled
-  unsigned peak_lent_ = 0;         // the highest lent_ at the end of a reap in this period
-  bool ran_dry_ = false;           // a recv of this reap ended with ENOBUFS
-  std::vector<IoRequest*> rearm_;  // those recvs, armed again at the end of the reap
-  bool regrown_ = false;           // the ring grew for re-armed recvs: wait() runs them at once
+  unsigned limit_ = 0;        // ids below it circulate; ids above it are parked when handed back
+  unsigned circulating_ = 0;  // ids in the ring or lent, but not dormant
+  unsigned lent_ = 0;         // reaped with a buffer and not yet recycled
+  unsigned peak_lent_ = 0;    // the highest lent_ at the end of a reap in this period
+  unsigned dry_recvs_ = 0;    // recvs of this reap that ended with ENOBUFS
   std::int64_t period_start_ns_ = 0;
   std::size_t overflows_ = 0;  // ring_overflows()
   int inbox_fd_;

@@ -73,6 +73,7 @@ void destroy(RingState* s) noexcept {
 
 void handle_completion(RingState* s, IoRequest& op, const IoCompletion& c) noexcept;
 void recv_waiter_undo(Traps::FdWaitBase* p) noexcept;
+void read_past_dry_ring(RingState* s, IoRequest& op) noexcept;
 
 void on_completion(IoRequest& op, const IoCompletion& c) noexcept {
   auto* s = static_cast<RingState*>(&op);
@@ -95,6 +96,24 @@ void on_completion(IoRequest& op, const IoCompletion& c) noexcept {
       wake(s);
     }
   }
+}
+
+// The multishot recv ended with ENOBUFS: the provided-buffer ring ran dry while this socket had
+// bytes. Armed again, its recv met a dry ring again whenever the recvs still armed on other
+// sockets took the buffers given back first: with 10,000 busy connections a quarter of them made
+// one round trip in 5 s while others made 200 (docs/io.md). So a waiting reader gets the bytes
+// by a plain recv here and now (into the thread's scratch buffer, copied out at once like a
+// provided buffer), and its next read arms the multishot recv again. With nobody waiting, the
+// bytes stay in the socket until a read arms it.
+void read_past_dry_ring(RingState* s, IoRequest& op) noexcept {
+  if (!s->waiter) return;
+  std::span<char> buf = read_scratch();
+  ssize_t n;
+  do {
+    n = ::recv(s->fd, buf.data(), buf.size(), MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // on_completion arms it again for the waiter
+  handle_completion(s, op, IoCompletion{n >= 0 ? static_cast<int>(n) : -errno, false, buf.data()});
 }
 
 void handle_completion(RingState* s, IoRequest& op, const IoCompletion& c) noexcept {
@@ -135,6 +154,10 @@ void handle_completion(RingState* s, IoRequest& op, const IoCompletion& c) noexc
       s->error = -c.res;
       wake(s);
     }
+    return;
+  }
+  if (c.res == -ENOBUFS) {
+    read_past_dry_ring(s, op);
     return;
   }
   if (c.res > 0) {

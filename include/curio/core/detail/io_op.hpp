@@ -12,7 +12,8 @@ namespace curio::detail {
 
 // What an IoOp runs. Each is the system call of the same name, with its result or -errno.
 enum class IoOpKind : std::uint8_t {
-  Recv,      // fd, buf, len, flags (MSG_*); multishot: into the kernel's provided buffers
+  Recv,      // fd, buf, len, flags (MSG_*); multishot: into the kernel's provided buffers, and
+             // -ENOBUFS (its last) if they ran out while bytes waited: the caller reads them itself
   Send,      // fd, buf, len, flags (MSG_NOSIGNAL is added)
   Accept,    // fd, addr (sockaddr out, may be null), addrlen; flags: SOCK_NONBLOCK|SOCK_CLOEXEC...
   Connect,   // fd, addr (sockaddr in), addr_size
