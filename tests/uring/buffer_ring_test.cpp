@@ -132,8 +132,9 @@ TEST(UringBuffers, ManySmallMessagesOverFewConnectionsStayWithinTheFirstBatch) {
   }());
 }
 
-// A burst that finds the first batch dry: the recvs that get no buffer end with ENOBUFS and are
-// re-armed, the ring grows, and every connection reads exactly its bytes in order.
+// A burst that finds the first batch dry: the recvs that get no buffer end with ENOBUFS (their
+// readers read the sockets themselves), the ring grows, and every connection reads exactly its
+// bytes in order.
 TEST(UringBuffers, ABurstBeyondTheFirstBatchGrowsTheRingAndLosesNoByte) {
   REQUIRE_URING();
   run_uring([]() -> Task<> {

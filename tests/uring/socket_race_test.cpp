@@ -132,7 +132,8 @@ TEST(UringSocket, CancellingAThousandInFlightRawRecvOpsAtOnce) {
 
 // More recv completions in one reap than the provided-buffer ring holds even at its largest
 // (2,048 buffers; it starts with 64, tests/uring/buffer_ring_test.cpp): the recvs that find it
-// empty end with ENOBUFS and are re-armed; no read fails, no byte is lost.
+// empty end with ENOBUFS and their readers read the sockets themselves; no read fails, no byte
+// is lost.
 TEST(UringSocket, ExhaustedBufferRingLosesNothing) {
   REQUIRE_URING();
   run_uring([]() -> Task<> {

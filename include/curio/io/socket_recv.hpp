@@ -50,7 +50,8 @@ class SocketRecv : private detail::Traps::IoAttemptAwaiter {
   // kernel refuses the multishot recv.
   explicit SocketRecv(Task<std::string> completion) noexcept;
   // The io_uring completion path once one has: frame-free too. The multishot recv's completion
-  // keeps the bytes in the socket's state and wakes the task; await_resume hands them over.
+  // makes the bytes into data_ in place of ring_ (kHandedOver) and wakes the task; bytes that
+  // arrived while nobody waited are taken from the socket's state by await_resume.
   struct OnRing {};
   SocketRecv(Socket& socket, std::size_t maxsize, OnRing) noexcept;
 
